@@ -1,0 +1,291 @@
+"""VRRP advertisements on the wire: VRRPv3 (RFC 9568 section 5) and VRRPv2 (RFC 3768 section 5).
+
+The codec is pure: bytes plus the IP-layer facts a receiver must check
+(:class:`PacketInfo`) in, a frozen :class:`Advertisement` out, or one of the
+:mod:`vrrpy.codec.errors` classes raised. Nothing else can escape
+:func:`decode_vrrp`, whatever the bytes (``tests/test_codec_fuzz.py`` proves it
+with hypothesis).
+
+Wire layout shared by both versions (8 fixed bytes, then the addresses)::
+
+    0                   1                   2                   3
+    |Version| Type  | Virtual Rtr ID|   Priority    | Count IPvX Addr|
+    v3: |(rsvd)|     Max Adver Int (12 bits, cs)  |       Checksum          |
+    v2: |   Auth Type   | Adver Int (s) |          Checksum             |
+    IPvX Address(es) ...
+    v2 only: Authentication Data (8 bytes)
+
+Checksums (RFC 9568 5.2.8, RFC 3768 5.3.8):
+
+* VRRPv3 over IPv6: over the IPv6 pseudo-header (RFC 8200 8.1) and the message.
+* VRRPv3 over IPv4: RFC 9568 says the pseudo-header form too, and that is what
+  keepalived and FRR send by default. Some implementations (keepalived's
+  ``v3_checksum_as_v2``, several vendors) checksum the VRRP message alone. We
+  send the pseudo-header form unless told otherwise, accept either, and record
+  which one matched in :attr:`Advertisement.checksum_form` so the core can
+  count them.
+* VRRPv2: over the VRRP message alone, authentication data included.
+"""
+
+from __future__ import annotations
+
+import enum
+import struct
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv6Address
+from typing import NamedTuple, TypeAlias
+
+from vrrpy.codec.checksum import (
+    checksum_ok,
+    internet_checksum,
+    pseudo_header_v4,
+    pseudo_header_v6,
+)
+from vrrpy.codec.errors import (
+    BadAddressCount,
+    BadChecksum,
+    BadInterval,
+    BadTTL,
+    BadType,
+    BadVersion,
+    BadVRID,
+    FamilyMismatch,
+    SourceNotLinkLocal,
+    Truncated,
+)
+
+IPPROTO_VRRP = 112
+"""IP protocol number of VRRP (and of CARP, which shares it)."""
+
+VRRP_MULTICAST_V4 = IPv4Address("224.0.0.18")
+VRRP_MULTICAST_V6 = IPv6Address("ff02::12")
+VRRP_TTL = 255
+TYPE_ADVERTISEMENT = 1
+AUTH_NONE = 0
+AUTH_SIMPLE = 1
+V2_AUTH_LEN = 8
+V3_MAX_INTERVAL_CS = 0x0FFF  # 12 bits of centiseconds: 40.95 s
+
+IPAddress: TypeAlias = IPv4Address | IPv6Address
+
+_HEADER = struct.Struct("!BBBBHH")
+
+
+class ChecksumForm(enum.Enum):
+    """Which bytes an IPv4 VRRPv3 checksum covers."""
+
+    PSEUDO_HEADER = "pseudo-header"
+    """RFC 9568 5.2.8: the IPv4 pseudo-header and the VRRP message (the default)."""
+    VRRP_ONLY = "vrrp-only"
+    """The VRRP message alone, as VRRPv2 does (keepalived's ``v3_checksum_as_v2``)."""
+
+
+class PacketInfo(NamedTuple):
+    """What the IP layer tells a receiver about a VRRP packet.
+
+    ``ttl`` is the IPv4 TTL or the IPv6 hop limit. ``destination`` is needed for
+    the pseudo-header checksum (224.0.0.18 / ff02::12, or our own address for
+    unicast peers).
+    """
+
+    source: IPAddress
+    destination: IPAddress
+    ttl: int
+
+
+@dataclass(frozen=True, slots=True)
+class Advertisement:
+    """One VRRP advertisement, version 2 or 3, independent of its encoding.
+
+    ``interval_cs`` is the (Max) Advertisement Interval in centiseconds for both
+    versions, so timers never need to know which version they came from: a
+    VRRPv2 interval of 1 s is 100 here.
+    """
+
+    version: int
+    vrid: int
+    priority: int
+    interval_cs: int
+    addresses: tuple[IPAddress, ...]
+    auth_type: int = AUTH_NONE
+    auth_data: bytes = b""
+    checksum_form: ChecksumForm = ChecksumForm.PSEUDO_HEADER
+
+    @property
+    def interval(self) -> float:
+        """Advertisement interval in seconds."""
+        return self.interval_cs / 100.0
+
+    @property
+    def family(self) -> int:
+        """4 or 6, from the addresses carried."""
+        return self.addresses[0].version
+
+
+def _check_for_encode(advert: Advertisement, source: IPAddress) -> None:
+    """Refuse to build a packet a conforming receiver would drop (a caller error)."""
+    if advert.version not in (2, 3):
+        raise ValueError(f"version must be 2 or 3, not {advert.version}")
+    if not 1 <= advert.vrid <= 255:
+        raise ValueError(f"vrid must be 1..255, not {advert.vrid}")
+    if not 0 <= advert.priority <= 255:
+        raise ValueError(f"priority must be 0..255, not {advert.priority}")
+    if not 1 <= len(advert.addresses) <= 255:
+        raise ValueError("an advertisement carries 1..255 addresses")
+    if any(a.version != source.version for a in advert.addresses):
+        raise ValueError("addresses must be of the same family as the source address")
+    if advert.version == 3:
+        if not 1 <= advert.interval_cs <= V3_MAX_INTERVAL_CS:
+            raise ValueError(f"v3 interval must be 1..4095 cs, not {advert.interval_cs}")
+    else:
+        if source.version != 4:
+            raise ValueError("VRRPv2 is IPv4 only")
+        if advert.interval_cs % 100 or not 1 <= advert.interval_cs // 100 <= 255:
+            raise ValueError("v2 interval must be a whole number of seconds, 1..255")
+        if len(advert.auth_data) > V2_AUTH_LEN or not 0 <= advert.auth_type <= 255:
+            raise ValueError("v2 authentication data is at most 8 bytes")
+
+
+def encode_vrrp(
+    advert: Advertisement,
+    source: IPAddress,
+    destination: IPAddress,
+    checksum_form: ChecksumForm | None = None,
+) -> bytes:
+    """Build the VRRP message (the IP payload) for ``advert`` from ``source`` to ``destination``.
+
+    ``checksum_form`` only matters for VRRPv3 over IPv4; ``None`` means the
+    advert's own :attr:`Advertisement.checksum_form` (pseudo-header by default).
+    """
+    _check_for_encode(advert, source)
+    count = len(advert.addresses)
+    body = b"".join(a.packed for a in advert.addresses)
+    if advert.version == 3:
+        head = _HEADER.pack(0x31, advert.vrid, advert.priority, count, advert.interval_cs, 0)
+        message = head + body
+        form = checksum_form or advert.checksum_form
+        if source.version == 6:
+            covered = (
+                pseudo_header_v6(source.packed, destination.packed, IPPROTO_VRRP, len(message))
+                + message
+            )
+        elif form is ChecksumForm.PSEUDO_HEADER:
+            covered = (
+                pseudo_header_v4(source.packed, destination.packed, IPPROTO_VRRP, len(message))
+                + message
+            )
+        else:
+            covered = message
+    else:
+        word = (advert.auth_type << 8) | (advert.interval_cs // 100)
+        head = _HEADER.pack(0x21, advert.vrid, advert.priority, count, word, 0)
+        message = head + body + advert.auth_data.ljust(V2_AUTH_LEN, b"\x00")
+        covered = message
+    checksum = internet_checksum(covered)
+    return message[:6] + checksum.to_bytes(2, "big") + message[8:]
+
+
+def decode_vrrp(data: bytes, info: PacketInfo) -> Advertisement:
+    """Decode and validate one VRRP message (the IP payload).
+
+    Checks everything RFC 9568 7.1 and RFC 3768 7.1 ask of a receiver that does
+    not depend on local configuration: TTL / hop limit 255, version, type, VRID,
+    address count against length, family against IP version, IPv6 link-local
+    source, interval, checksum. Configuration-dependent checks (is this VRID
+    ours, does the v2 interval or password match, are we the address owner)
+    belong to :class:`vrrpy.core.VirtualRouter`.
+
+    Raises only subclasses of :class:`vrrpy.codec.errors.VRRPDecodeError`.
+    """
+    source = info.source
+    if info.ttl != VRRP_TTL:
+        raise BadTTL(f"ttl {info.ttl}")
+    size = len(data)
+    if size < 8:
+        raise Truncated(f"{size} bytes")
+    vt, vrid, priority, count, word, _ = _HEADER.unpack_from(data)
+    version = vt >> 4
+    if version != 3 and version != 2:
+        raise BadVersion(f"version {version}")
+    if vt & 0x0F != TYPE_ADVERTISEMENT:
+        raise BadType(f"type {vt & 0x0F}")
+    if vrid == 0:
+        raise BadVRID("vrid 0")
+    if count == 0:
+        raise BadAddressCount("no addresses")
+    if source.version == 6:
+        if version == 2:
+            raise FamilyMismatch("VRRPv2 over IPv6")
+        spacked = source.packed
+        if spacked[0] != 0xFE or spacked[1] & 0xC0 != 0x80:
+            raise SourceNotLinkLocal(str(source))
+        alen = 16
+    else:
+        alen = 4
+    if info.destination.version != source.version:
+        raise FamilyMismatch("source and destination of different families")
+    end = 8 + count * alen
+    needed = end + V2_AUTH_LEN if version == 2 else end
+    if size < needed:
+        raise Truncated(f"{size} bytes for {count} addresses, need {needed}")
+
+    if version == 3:
+        interval_cs = word & V3_MAX_INTERVAL_CS
+        if alen == 16:
+            form = ChecksumForm.PSEUDO_HEADER
+            if not checksum_ok(
+                pseudo_header_v6(spacked, info.destination.packed, IPPROTO_VRRP, size) + data
+            ):
+                raise BadChecksum("IPv6 pseudo-header form")
+        elif checksum_ok(
+            pseudo_header_v4(source.packed, info.destination.packed, IPPROTO_VRRP, size) + data
+        ):
+            form = ChecksumForm.PSEUDO_HEADER
+        elif checksum_ok(data):
+            form = ChecksumForm.VRRP_ONLY
+        else:
+            raise BadChecksum("neither pseudo-header nor VRRP-only form")
+        auth_type = AUTH_NONE
+        auth_data = b""
+    else:
+        interval_cs = (word & 0xFF) * 100
+        if not checksum_ok(data):
+            raise BadChecksum("VRRPv2")
+        form = ChecksumForm.VRRP_ONLY
+        auth_type = word >> 8
+        auth_data = bytes(data[end:needed])
+    if interval_cs == 0:
+        raise BadInterval("interval 0")
+
+    if alen == 4:
+        addresses: tuple[IPAddress, ...] = tuple(_ipv4(data[o : o + 4]) for o in range(8, end, 4))
+    else:
+        addresses = tuple(_ipv6(data[o : o + 16]) for o in range(8, end, 16))
+    return Advertisement(
+        version, vrid, priority, interval_cs, addresses, auth_type, auth_data, form
+    )
+
+
+_V4_CACHE: dict[bytes, IPv4Address] = {}
+_V6_CACHE: dict[bytes, IPv6Address] = {}
+_CACHE_MAX = 4096
+
+
+def _ipv4(packed: bytes) -> IPv4Address:
+    """IPv4Address from 4 bytes, memoised: virtual addresses repeat in every advert."""
+    addr = _V4_CACHE.get(packed)
+    if addr is None:
+        if len(_V4_CACHE) >= _CACHE_MAX:
+            _V4_CACHE.clear()
+        addr = _V4_CACHE[bytes(packed)] = IPv4Address(bytes(packed))
+    return addr
+
+
+def _ipv6(packed: bytes) -> IPv6Address:
+    """IPv6Address from 16 bytes, memoised like :func:`_ipv4`."""
+    addr = _V6_CACHE.get(packed)
+    if addr is None:
+        if len(_V6_CACHE) >= _CACHE_MAX:
+            _V6_CACHE.clear()
+        addr = _V6_CACHE[bytes(packed)] = IPv6Address(bytes(packed))
+    return addr

@@ -1,0 +1,51 @@
+"""Per-instance counters: what keepalived's stats and FRR's ``show vrrp`` keep, and more.
+
+Plain integers on a slotted object so that counting costs one attribute add on
+the packet path. ``drops`` is keyed by a stable reason string: the decode
+errors' ``reason`` (``bad_checksum``, ``bad_ttl``, ...) and the core's own
+(``vrid_mismatch``, ``interval_mismatch``, ``auth_failure``, ...).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(slots=True)
+class Counters:
+    """Counters of one virtual router; :meth:`as_dict` is what a state file or status page shows."""
+
+    adverts_sent: int = 0
+    adverts_received: int = 0
+    priority_zero_sent: int = 0
+    priority_zero_received: int = 0
+    lower_priority_discarded: int = 0
+    """Valid adverts a Master (or a preempting Backup) ignored because ours is better."""
+    checksum_pseudo_header: int = 0
+    """Accepted IPv4 VRRPv3 adverts whose checksum covered the pseudo-header (RFC 9568)."""
+    checksum_vrrp_only: int = 0
+    """Accepted IPv4 VRRPv3 adverts whose checksum covered the VRRP message alone."""
+    became_master: int = 0
+    released_master: int = 0
+    transitions: int = 0
+    last_transition: float | None = None
+    """Time (caller's clock) of the last state change."""
+    last_transition_reason: str = ""
+    drops: dict[str, int] = field(default_factory=dict)
+    """Adverts dropped, by reason: nothing about them reached the state machine."""
+    anomalies: dict[str, int] = field(default_factory=dict)
+    """Adverts processed but logged as misconfiguration (``interval_mismatch`` in v3,
+    ``address_list_mismatch``, ``owner_conflict``, ``first_address_not_link_local``)."""
+
+    def drop(self, reason: str) -> None:
+        """Count one dropped packet for ``reason``."""
+        self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    @property
+    def dropped(self) -> int:
+        """All dropped packets, whatever the reason."""
+        return sum(self.drops.values())
+
+    def as_dict(self) -> dict[str, object]:
+        """A JSON-ready copy."""
+        return asdict(self)

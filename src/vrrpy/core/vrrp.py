@@ -1,0 +1,352 @@
+"""One VRRP virtual router as a sans-IO state machine (RFC 9568 section 6, RFC 3768 section 6).
+
+Feed it events, each with the current time, and act on the actions it returns:
+
+=============================  ===============================================
+event (method)                 RFC 9568 trigger
+=============================  ===============================================
+``startup(now)``               Startup event (6.4.1)
+``shutdown(now)``              Shutdown event (6.4.2, 6.4.3)
+``receive_packet(data, info)`` an ADVERTISEMENT arrives (decoded and checked)
+``receive_advert(adv, src)``   the same, already decoded
+``handle_timer(now)``          Master_Down_Timer or Adver_Timer fires
+``set_priority(p, now)``       a tracked object changed our priority
+=============================  ===============================================
+
+``get_timer()`` says when it next wants ``handle_timer``. The object never
+reads a clock, sleeps or touches a socket, so the simulator and the tests drive
+exactly the code the Linux runtime drives.
+
+Timers are one deadline whose meaning depends on the state: Master_Down_Timer
+in Backup, Adver_Timer in Master (the RFC never runs both at once).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from vrrpy.codec.errors import VRRPDecodeError
+from vrrpy.codec.vrrp import Advertisement, ChecksumForm, IPAddress, PacketInfo, decode_vrrp
+from vrrpy.core.actions import (
+    Action,
+    AddAddresses,
+    Announce,
+    RemoveAddresses,
+    SendAdvertisement,
+    Transition,
+)
+from vrrpy.core.config import RouterConfig
+from vrrpy.core.counters import Counters
+from vrrpy.core.droplog import DropLog
+from vrrpy.core.state import State
+from vrrpy.core.timers import master_down_interval, skew_time
+
+logger = logging.getLogger("vrrpy.core")
+
+_INIT = State.INITIALIZE
+_BACKUP = State.BACKUP
+_MASTER = State.MASTER
+
+
+class VirtualRouter:
+    """The RFC state machine for one VRID, one interface, one address family."""
+
+    def __init__(self, config: RouterConfig) -> None:
+        self.config = config
+        self.state = _INIT
+        self.priority = config.priority
+        """Effective priority: the configured one, changed at runtime by :meth:`set_priority`."""
+        self.master_adver_interval_cs = config.interval_cs
+        """Master_Adver_Interval: learned from the Master's adverts (VRRPv3 only)."""
+        self.master_address: IPAddress | None = None
+        """Primary address of the router we believe is Master (ourselves when Master)."""
+        self.master_priority: int | None = None
+        self.counters = Counters()
+        self._deadline: float | None = None
+        self._started_at = 0.0
+        self._resign_from: IPAddress | None = None
+        self._adverts: dict[int, Advertisement] = {}
+        self._vips = tuple(config.virtual_addresses)
+        self._vip_set = frozenset(config.virtual_addresses)
+        self._primary_int = int(config.primary_address)
+        self._droplog = DropLog(logger)
+        self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
+        self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
+
+    # ----------------------------------------------------------------- queries
+
+    def get_timer(self) -> float | None:
+        """The time at which :meth:`handle_timer` must be called next, or None."""
+        return self._deadline
+
+    @property
+    def skew_time(self) -> float:
+        """Skew_Time, in seconds, for our priority and the Master's interval."""
+        return skew_time(self.priority, self.master_adver_interval_cs, self.config.version)
+
+    @property
+    def master_down_interval(self) -> float:
+        """Master_Down_Interval, in seconds."""
+        return master_down_interval(
+            self.priority, self.master_adver_interval_cs, self.config.version
+        )
+
+    def advertisement(self, priority: int | None = None) -> Advertisement:
+        """The advert we send, at our priority or the one given (0 on shutdown)."""
+        prio = self.priority if priority is None else priority
+        advert = self._adverts.get(prio)
+        if advert is None:
+            cfg = self.config
+            advert = Advertisement(
+                version=cfg.version,
+                vrid=cfg.vrid,
+                priority=prio,
+                interval_cs=cfg.interval_cs,
+                addresses=self._vips,
+                auth_type=cfg.auth_type if cfg.version == 2 else 0,
+                auth_data=cfg.auth_data if cfg.version == 2 else b"",
+                checksum_form=cfg.checksum_form,
+            )
+            self._adverts[prio] = advert
+        return advert
+
+    # ------------------------------------------------------------------ events
+
+    def startup(self, now: float) -> list[Action]:
+        """Startup event (RFC 9568 6.4.1): the address owner goes Master, anyone else Backup."""
+        if self.state is not _INIT:
+            return []
+        self._started_at = now
+        if self.priority == 255:
+            return self._become_master(now, _INIT, "startup as address owner (priority 255)")
+        self.master_adver_interval_cs = self.config.interval_cs
+        self.master_address = None
+        self.master_priority = None
+        self._deadline = now + self.master_down_interval
+        return [self._transition(_INIT, _BACKUP, "startup", now)]
+
+    def shutdown(self, now: float) -> list[Action]:
+        """Shutdown event: a Master resigns with a priority-0 advert and withdraws its addresses."""
+        state = self.state
+        self._deadline = None
+        if state is _MASTER:
+            actions: list[Action] = [self._send(0), RemoveAddresses(self._vips)]
+            actions.append(self._transition(_MASTER, _INIT, "shutdown", now))
+            return actions
+        if state is _BACKUP:
+            return [self._transition(_BACKUP, _INIT, "shutdown", now)]
+        return []
+
+    def handle_timer(self, now: float) -> list[Action]:
+        """Fire whichever timer is due; calling early or with no timer set does nothing."""
+        deadline = self._deadline
+        if deadline is None or now < deadline:
+            return []
+        if self.state is _MASTER:
+            # Adver_Timer: next deadline from the previous one, so a late wake-up
+            # does not push every later advert back; after a long stall, restart
+            # the cadence from now rather than firing a burst.
+            interval = self.config.interval_cs / 100.0
+            nxt = deadline + interval
+            self._deadline = nxt if nxt > now else now + interval
+            return [self._send(self.priority)]
+        # Master_Down_Timer.
+        resigned = self._resign_from
+        if resigned is not None:
+            reason = f"master {resigned} resigned (priority 0), Skew_Time elapsed"
+        elif self.master_address is not None:
+            reason = f"no advert from master {self.master_address} for Master_Down_Interval"
+        else:
+            reason = "no master heard for Master_Down_Interval"
+        return self._become_master(now, _BACKUP, reason)
+
+    def receive_packet(self, data: bytes, info: PacketInfo, now: float) -> list[Action]:
+        """An IP payload arrived for this VRID: decode it, check it, and process it.
+
+        Anything malformed is counted under its reason, logged at debug
+        (rate-limited) and dropped without touching state or timers.
+        """
+        try:
+            advert = decode_vrrp(data, info)
+        except VRRPDecodeError as exc:
+            self._drop(exc.reason, exc.detail, now)
+            return []
+        return self.receive_advert(advert, info.source, now)
+
+    def receive_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
+        """A decoded advert from ``source``: apply the receive checks, then the state table."""
+        cfg = self.config
+        if self.state is _INIT:
+            self._drop("not_running", "", now)
+            return []
+        if advert.version != cfg.version:
+            self._drop("version_mismatch", f"v{advert.version}", now)
+            return []
+        if advert.vrid != cfg.vrid:
+            self._drop("vrid_mismatch", str(advert.vrid), now)
+            return []
+        if source.version != cfg.family or advert.addresses[0].version != cfg.family:
+            self._drop("family_mismatch", str(source), now)
+            return []
+        if source == cfg.primary_address:
+            self._drop("own_advert", str(source), now)
+            return []
+        if cfg.version == 2:
+            if advert.interval_cs != cfg.interval_cs:
+                # RFC 3768 7.1: MUST discard an advert whose interval differs from ours.
+                self._drop("interval_mismatch", f"{advert.interval}s from {source}", now)
+                return []
+            if advert.auth_type != cfg.auth_type:
+                self._drop("auth_type_mismatch", f"type {advert.auth_type} from {source}", now)
+                return []
+            if cfg.auth_type and advert.auth_data != cfg.auth_data:
+                self._drop("auth_failure", f"from {source}", now)
+                return []
+        elif advert.interval_cs != cfg.interval_cs:
+            # RFC 9568 7.1: SHOULD log, and the Backup adopts the Master's interval.
+            self._anomaly("interval_mismatch", f"{advert.interval}s from {source}", now)
+        if advert.addresses != self._vips and frozenset(advert.addresses) != self._vip_set:
+            if cfg.version == 2 and advert.priority != 255:
+                # RFC 3768 7.1: a mismatching list from a non-owner MUST be dropped.
+                self._drop("address_list_mismatch", f"from {source}", now)
+                return []
+            # RFC 9568 7.1: MAY verify, SHOULD log; the advert is still processed.
+            self._anomaly("address_list_mismatch", f"from {source}", now)
+        if self.priority == 255:
+            # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
+            # router's advert and process it, so the tie-break settles two owners.
+            self._anomaly("owner_conflict", f"advert from {source} while we own the addresses", now)
+        if cfg.family == 6 and not advert.addresses[0].is_link_local:
+            # Erratum 8300 makes this a MUST-drop; keepalived and most deployments send
+            # global addresses only, so dropping would elect two Masters. Counted instead.
+            self._anomaly("first_address_not_link_local", f"from {source}", now)
+        counters = self.counters
+        counters.adverts_received += 1
+        if cfg.version == 3 and cfg.family == 4:
+            if advert.checksum_form is ChecksumForm.PSEUDO_HEADER:
+                counters.checksum_pseudo_header += 1
+            else:
+                counters.checksum_vrrp_only += 1
+        if advert.priority == 0:
+            counters.priority_zero_received += 1
+        if self.state is _BACKUP:
+            return self._backup_receive(advert, source, now)
+        return self._master_receive(advert, source, now)
+
+    def set_priority(self, priority: int, now: float) -> list[Action]:
+        """Change the effective priority (tracking). It is carried by the next advert.
+
+        A Backup that now outranks the Master (with preemption on) discards the
+        Master's next adverts and takes over when Master_Down_Timer fires; a
+        Master that now ranks below a preempting Backup is taken over the same
+        way. Nothing is sent early, as the RFC has no such event.
+        """
+        if not isinstance(priority, int) or not 1 <= priority <= 255:
+            raise ValueError(f"priority must be 1..255, got {priority!r}")
+        self.priority = priority
+        return []
+
+    # --------------------------------------------------------- state handlers
+
+    def _backup_receive(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
+        """RFC 9568 6.4.2, "If an ADVERTISEMENT is received"."""
+        if advert.priority == 0:
+            self._resign_from = source
+            self._deadline = now + self.skew_time
+            return []
+        if (
+            advert.priority >= self.priority
+            or not self.config.preempt
+            or now < self._started_at + self.config.preempt_delay
+        ):
+            if self.config.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self.master_address = source
+            self.master_priority = advert.priority
+            self._resign_from = None
+            self._deadline = now + self.master_down_interval
+            return []
+        # Preempt: ignore the weaker Master and let Master_Down_Timer run out.
+        self.counters.lower_priority_discarded += 1
+        return []
+
+    def _master_receive(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
+        """RFC 9568 6.4.3, "If an ADVERTISEMENT is received"."""
+        if advert.priority == 0:
+            # Someone resigned: assert ourselves at once so Backups do not race.
+            self._deadline = now + self.config.interval_cs / 100.0
+            return [self._send(self.priority)]
+        if advert.priority > self.priority or (
+            advert.priority == self.priority and int(source) > self._primary_int
+        ):
+            if self.config.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self.master_address = source
+            self.master_priority = advert.priority
+            self._resign_from = None
+            self._deadline = now + self.master_down_interval
+            if advert.priority > self.priority:
+                reason = f"higher priority {advert.priority} from {source}"
+            else:
+                reason = f"equal priority {advert.priority} from higher address {source}"
+            return [
+                RemoveAddresses(self._vips),
+                self._transition(_MASTER, _BACKUP, reason, now),
+            ]
+        self.counters.lower_priority_discarded += 1
+        if self.config.version == 3:
+            # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker
+            # router at once, and refresh learning bridges. The Adver_Timer is kept.
+            return [self._send(self.priority)]
+        return []
+
+    # ---------------------------------------------------------------- helpers
+
+    def _become_master(self, now: float, old: State, reason: str) -> list[Action]:
+        self._deadline = now + self.config.interval_cs / 100.0
+        self.master_address = self.config.primary_address
+        self.master_priority = self.priority
+        self.master_adver_interval_cs = self.config.interval_cs
+        self._resign_from = None
+        return [
+            self._send(self.priority),
+            AddAddresses(self._vips),
+            Announce(self._vips),
+            self._transition(old, _MASTER, reason, now),
+        ]
+
+    def _send(self, priority: int) -> SendAdvertisement:
+        counters = self.counters
+        counters.adverts_sent += 1
+        if priority == 0:
+            counters.priority_zero_sent += 1
+        return SendAdvertisement(self.advertisement(priority))
+
+    def _transition(self, old: State, new: State, reason: str, now: float) -> Transition:
+        self.state = new
+        counters = self.counters
+        counters.transitions += 1
+        counters.last_transition = now
+        counters.last_transition_reason = reason
+        if new is _MASTER:
+            counters.became_master += 1
+        elif old is _MASTER:
+            counters.released_master += 1
+        return Transition(old, new, reason)
+
+    def _drop(self, reason: str, detail: str, now: float) -> None:
+        self.counters.drop(reason)
+        self._droplog.log(reason, f"dropped advert: {detail}", now, self._log_prefix)
+
+    def _anomaly(self, reason: str, detail: str, now: float) -> None:
+        """A misconfiguration the RFC asks us to log but not to act on; the advert is processed."""
+        anomalies = self.counters.anomalies
+        anomalies[reason] = anomalies.get(reason, 0) + 1
+        self._warnlog.log(reason, detail, now, self._log_prefix)
+
+    def __repr__(self) -> str:
+        cfg = self.config
+        return (
+            f"<VirtualRouter {cfg.name or cfg.vrid} v{cfg.version} IPv{cfg.family} "
+            f"{self.state.value} prio={self.priority}>"
+        )

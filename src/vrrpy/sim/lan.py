@@ -1,0 +1,372 @@
+"""The simulator: N hosts on one broadcast segment, a virtual clock, a fault schedule.
+
+Every host runs real :class:`vrrpy.core.VirtualRouter` objects; every advert
+really goes through :func:`vrrpy.codec.encode_vrrp` and
+:meth:`VirtualRouter.receive_packet`, so the simulator exercises the same code
+as the Linux runtime, with time that only moves when the simulator says so.
+
+Faults: per-link loss, delay and jitter (:meth:`VirtualLAN.link`), partitions
+(:meth:`VirtualLAN.partition`, :meth:`VirtualLAN.heal`), crash without a word
+(:meth:`VirtualLAN.crash`, as SIGKILL plus link down), restart
+(:meth:`VirtualLAN.restart`), graceful stop (:meth:`VirtualLAN.stop`) and
+priority changes (:meth:`VirtualLAN.set_priority`), each either now or at a
+virtual time (:meth:`VirtualLAN.at`).
+
+The run is a pure function of the setup and the seed.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from typing import Any, cast
+
+from vrrpy.codec.vrrp import (
+    VRRP_MULTICAST_V4,
+    VRRP_MULTICAST_V6,
+    VRRP_TTL,
+    Advertisement,
+    IPAddress,
+    PacketInfo,
+    encode_vrrp,
+)
+from vrrpy.core.actions import Action, AddAddresses, RemoveAddresses, SendAdvertisement, Transition
+from vrrpy.core.config import RouterConfig
+from vrrpy.core.state import State
+from vrrpy.core.vrrp import VirtualRouter
+
+_TIMER = 0
+_DELIVER = 1
+_CALL = 2
+
+
+@dataclass(frozen=True)
+class LinkProfile:
+    """How a packet fares from one host to another: lost with probability ``loss``,
+    else delivered after ``delay`` plus a uniform extra in ``[0, jitter]`` seconds."""
+
+    loss: float = 0.0
+    delay: float = 0.0001
+    jitter: float = 0.0
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    """One line of the timeline: a state change (``kind="transition"``) or a fault."""
+
+    time: float
+    node: str
+    kind: str
+    detail: str
+    vrid: int = 0
+    old: State | None = None
+    new: State | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One advert handed to a host (kept only when ``VirtualLAN.trace`` is on)."""
+
+    time: float
+    sender: str
+    receiver: str
+    vrid: int
+    priority: int
+    source: IPAddress
+
+
+@dataclass(eq=False)
+class Node:
+    """A simulated host: its addresses, whether it is up, and its virtual routers by VRID."""
+
+    name: str
+    ipv4: IPv4Address
+    ipv6_link_local: IPv6Address
+    up: bool = True
+    group: int = 0
+    configs: dict[tuple[int, int], RouterConfig] = field(default_factory=dict)
+    routers: dict[tuple[int, int], VirtualRouter] = field(default_factory=dict)
+    addresses: set[IPAddress] = field(default_factory=set)
+    """Virtual addresses currently installed on this host (what AddAddresses did)."""
+    unknown_vrid: int = 0
+    _wire: dict[Advertisement, bytes] = field(default_factory=dict)
+
+    def router(self, vrid: int, family: int = 4) -> VirtualRouter:
+        """The virtual router for ``vrid`` in ``family`` (4 or 6)."""
+        return self.routers[(family, vrid)]
+
+
+class VirtualLAN:
+    """A broadcast LAN of simulated hosts with a virtual clock.
+
+    >>> lan = VirtualLAN(seed=1)
+    >>> for name, prio in (("r1", 200), ("r2", 100)):
+    ...     _ = lan.add_router(lan.add_node(name), vrid=51, priority=prio,
+    ...                        virtual_addresses=["192.0.2.100"])
+    >>> lan.start()
+    >>> lan.run(until=10.0)
+    >>> lan.masters(51)
+    ['r1']
+    """
+
+    def __init__(self, seed: int = 0, default: LinkProfile | None = None) -> None:
+        self.now = 0.0
+        self.default = default or LinkProfile()
+        self.nodes: dict[str, Node] = {}
+        self.timeline: list[TimelineEntry] = []
+        self.trace = False
+        """When true, every delivered advert is appended to :attr:`deliveries`."""
+        self.deliveries: list[Delivery] = []
+        self.events = 0
+        """Events processed so far (timers, deliveries, scheduled calls)."""
+        self.observers: list[Callable[[Node, VirtualRouter, Action], None]] = []
+        """Called with every action any router returns, after the simulator applied it."""
+        self._links: dict[tuple[str, str], LinkProfile] = {}
+        self._rng = random.Random(seed)
+        self._queue: list[tuple[float, int, int, Any]] = []
+        self._seq = 0
+        self._armed: dict[VirtualRouter, float] = {}
+        self._info: dict[tuple[str, IPAddress], PacketInfo] = {}
+
+    # ------------------------------------------------------------------ setup
+
+    def add_node(
+        self, name: str, ipv4: str | None = None, ipv6_link_local: str | None = None
+    ) -> Node:
+        """Add a host; by default host number i gets 192.0.2.(10+i) and fe80::(10+i)."""
+        if name in self.nodes:
+            raise ValueError(f"node {name!r} exists")
+        index = len(self.nodes) + 1
+        node = Node(
+            name,
+            IPv4Address(ipv4 or f"192.0.2.{10 + index}"),
+            IPv6Address(ipv6_link_local or f"fe80::{10 + index:x}"),
+        )
+        self.nodes[name] = node
+        return node
+
+    def add_router(
+        self,
+        node: Node | str,
+        vrid: int,
+        virtual_addresses: Iterable[str | IPAddress],
+        **options: Any,
+    ) -> RouterConfig:
+        """Configure a virtual router on ``node``; ``options`` are :class:`RouterConfig` fields.
+
+        The primary address is the node's IPv4 address or IPv6 link-local
+        address, by the family of ``virtual_addresses``.
+        """
+        host = self._node(node)
+        vips = tuple(ip_address(a) if isinstance(a, str) else a for a in virtual_addresses)
+        primary: IPAddress = host.ipv4 if vips and vips[0].version == 4 else host.ipv6_link_local
+        options.setdefault("name", f"{host.name}/{vrid}")
+        config = RouterConfig(vrid=vrid, primary_address=primary, virtual_addresses=vips, **options)
+        host.configs[(config.family, vrid)] = config
+        return config
+
+    def link(
+        self, a: str, b: str, loss: float = 0.0, delay: float = 0.0001, jitter: float = 0.0
+    ) -> None:
+        """Set the profile of the link between hosts ``a`` and ``b`` (both directions)."""
+        profile = LinkProfile(loss, delay, jitter)
+        self._links[(a, b)] = profile
+        self._links[(b, a)] = profile
+
+    # ------------------------------------------------------------------ faults
+
+    def at(self, time: float, func: Callable[..., object], *args: Any) -> None:
+        """Call ``func(*args)`` when the virtual clock reaches ``time``."""
+        self._push(time, _CALL, (func, args))
+
+    def start(self, node: Node | str | None = None) -> None:
+        """Start the routers of ``node`` (or of every node) now."""
+        for host in [self._node(node)] if node is not None else list(self.nodes.values()):
+            host.up = True
+            for key, config in host.configs.items():
+                router = VirtualRouter(config)
+                host.routers[key] = router
+                self._apply(host, router, router.startup(self.now))
+
+    def crash(self, node: Node | str) -> None:
+        """The host dies without a word (SIGKILL and link down): no priority 0, state lost."""
+        host = self._node(node)
+        self._note(host, "crash", "killed, link down")
+        host.up = False
+        host.routers.clear()
+        host.addresses.clear()
+
+    def restart(self, node: Node | str) -> None:
+        """Bring a crashed or stopped host back with fresh routers from its configuration."""
+        host = self._node(node)
+        self._note(host, "restart", "routers start afresh")
+        self.start(host)
+
+    def stop(self, node: Node | str) -> None:
+        """Graceful stop: routers shut down (a Master sends priority 0), then the host leaves."""
+        host = self._node(node)
+        self._note(host, "stop", "graceful shutdown")
+        for router in list(host.routers.values()):
+            self._apply(host, router, router.shutdown(self.now))
+        host.up = False
+        host.routers.clear()
+
+    def set_priority(self, node: Node | str, vrid: int, priority: int, family: int = 4) -> None:
+        """Change a router's priority at run time, as tracking would."""
+        host = self._node(node)
+        self._note(host, "priority", f"vrid {vrid} priority -> {priority}")
+        router = host.routers[(family, vrid)]
+        self._apply(host, router, router.set_priority(priority, self.now))
+
+    def partition(self, *groups: Iterable[str]) -> None:
+        """Split the LAN: hosts hear only hosts of their own group (unlisted hosts form group 0)."""
+        for host in self.nodes.values():
+            host.group = 0
+        for number, names in enumerate(groups, start=1):
+            for name in names:
+                self.nodes[name].group = number
+        self.timeline.append(TimelineEntry(self.now, "*", "partition", repr(groups)))
+
+    def heal(self) -> None:
+        """Undo :meth:`partition`."""
+        for host in self.nodes.values():
+            host.group = 0
+        self.timeline.append(TimelineEntry(self.now, "*", "heal", "partition healed"))
+
+    # --------------------------------------------------------------- queries
+
+    def masters(self, vrid: int, family: int = 4) -> list[str]:
+        """Names of the live hosts whose router for ``vrid`` is Master."""
+        return [
+            host.name
+            for host in self.nodes.values()
+            if host.up
+            and (router := host.routers.get((family, vrid))) is not None
+            and router.state is State.MASTER
+        ]
+
+    def transitions(self) -> list[TimelineEntry]:
+        """The state changes so far, in order."""
+        return [entry for entry in self.timeline if entry.kind == "transition"]
+
+    # ----------------------------------------------------------------- engine
+
+    def run(self, until: float) -> None:
+        """Process every event up to and including virtual time ``until``."""
+        queue = self._queue
+        pop = heapq.heappop
+        nodes_up = self.nodes
+        while queue and queue[0][0] <= until:
+            time, _, kind, payload = pop(queue)
+            self.now = time
+            self.events += 1
+            if kind == _DELIVER:
+                host, data, info, sender = payload
+                if not host.up:
+                    continue
+                family = info.source.version
+                router = host.routers.get((family, data[1])) if len(data) > 1 else None
+                if router is None:
+                    host.unknown_vrid += 1
+                    continue
+                if self.trace and len(data) > 2:
+                    self.deliveries.append(
+                        Delivery(time, sender, host.name, data[1], data[2], info.source)
+                    )
+                actions = router.receive_packet(data, info, time)
+                if actions:
+                    self._apply(host, router, actions)
+                else:
+                    self._arm(router, host)
+            elif kind == _TIMER:
+                due, owner = cast("tuple[VirtualRouter, Node]", payload)
+                if self._armed.get(due) != time:
+                    continue
+                del self._armed[due]
+                if not owner.up or nodes_up.get(owner.name) is not owner:
+                    continue
+                if owner.routers.get((due.config.family, due.config.vrid)) is not due:
+                    continue
+                self._apply(owner, due, due.handle_timer(time))
+            else:
+                func, args = payload
+                func(*args)
+        if until > self.now:
+            self.now = until
+
+    def inject(self, node: Node | str, data: bytes, info: PacketInfo, delay: float = 0.0) -> None:
+        """Hand arbitrary bytes to ``node`` as if they arrived from the wire (forgeries, fuzz)."""
+        self._push(self.now + delay, _DELIVER, (self._node(node), data, info, "inject"))
+
+    # --------------------------------------------------------------- internals
+
+    def _apply(self, host: Node, router: VirtualRouter, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendAdvertisement):
+                self._broadcast(host, router, action.advert)
+            elif isinstance(action, Transition):
+                self.timeline.append(
+                    TimelineEntry(
+                        self.now,
+                        host.name,
+                        "transition",
+                        action.reason,
+                        router.config.vrid,
+                        action.old,
+                        action.new,
+                    )
+                )
+            elif isinstance(action, AddAddresses):
+                host.addresses.update(action.addresses)
+            elif isinstance(action, RemoveAddresses):
+                host.addresses.difference_update(action.addresses)
+            for observer in self.observers:
+                observer(host, router, action)
+        self._arm(router, host)
+
+    def _arm(self, router: VirtualRouter, host: Node) -> None:
+        deadline = router.get_timer()
+        if deadline is None:
+            return
+        armed = self._armed.get(router)
+        if armed is None or deadline < armed:
+            self._armed[router] = deadline
+            self._push(deadline, _TIMER, (router, host))
+
+    def _broadcast(self, sender: Node, router: VirtualRouter, advert: Advertisement) -> None:
+        data = sender._wire.get(advert)
+        source = router.config.primary_address
+        if data is None:
+            dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
+            data = sender._wire[advert] = encode_vrrp(advert, source, dest)
+        info = self._info.get((sender.name, source))
+        if info is None:
+            dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
+            info = self._info[(sender.name, source)] = PacketInfo(source, dest, VRRP_TTL)
+        now = self.now
+        rng = self._rng
+        links = self._links
+        default = self.default
+        for host in self.nodes.values():
+            if host is sender or not host.up or host.group != sender.group:
+                continue
+            profile = links.get((sender.name, host.name), default)
+            if profile.loss and rng.random() < profile.loss:
+                continue
+            delay = profile.delay
+            if profile.jitter:
+                delay += rng.random() * profile.jitter
+            self._push(now + delay, _DELIVER, (host, data, info, sender.name))
+
+    def _push(self, time: float, kind: int, payload: Any) -> None:
+        self._seq += 1
+        heapq.heappush(self._queue, (time, self._seq, kind, payload))
+
+    def _node(self, node: Node | str) -> Node:
+        return node if isinstance(node, Node) else self.nodes[node]
+
+    def _note(self, host: Node, kind: str, detail: str) -> None:
+        self.timeline.append(TimelineEntry(self.now, host.name, kind, detail))
