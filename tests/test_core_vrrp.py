@@ -1,0 +1,436 @@
+"""The RFC 9568 / RFC 3768 state machine, driven event by event with a fake clock."""
+
+from __future__ import annotations
+
+import logging
+from ipaddress import IPv4Address, IPv6Address, ip_address
+
+import pytest
+
+from vrrpy.codec import Advertisement, ChecksumForm, PacketInfo, encode_vrrp
+from vrrpy.codec.vrrp import VRRP_MULTICAST_V4
+from vrrpy.core import (
+    AddAddresses,
+    Announce,
+    ConfigError,
+    RemoveAddresses,
+    RouterConfig,
+    SendAdvertisement,
+    State,
+    Transition,
+    VirtualRouter,
+    master_down_interval,
+    skew_time,
+)
+
+ME = IPv4Address("192.0.2.11")
+PEER_LOW = IPv4Address("192.0.2.5")
+PEER_HIGH = IPv4Address("192.0.2.20")
+VIP = (IPv4Address("192.0.2.100"),)
+
+
+def make(priority: int = 100, **kw: object) -> VirtualRouter:
+    kw.setdefault("vrid", 51)
+    kw.setdefault("primary_address", ME)
+    kw.setdefault("virtual_addresses", VIP)
+    return VirtualRouter(RouterConfig(priority=priority, **kw))  # type: ignore[arg-type]
+
+
+def advert(
+    priority: int,
+    interval_cs: int = 100,
+    vrid: int = 51,
+    version: int = 3,
+    addresses: tuple = VIP,
+    **kw: object,
+) -> Advertisement:  # type: ignore[type-arg]
+    return Advertisement(version, vrid, priority, interval_cs, addresses, **kw)  # type: ignore[arg-type]
+
+
+def kinds(actions: list) -> list[type]:  # type: ignore[type-arg]
+    return [type(a) for a in actions]
+
+
+def master(now: float = 0.0, **kw: object) -> VirtualRouter:
+    r = make(**kw)  # type: ignore[arg-type]
+    r.startup(now)
+    r.handle_timer(r.get_timer())  # type: ignore[arg-type]
+    assert r.state is State.MASTER
+    return r
+
+
+# ------------------------------------------------------------------ timers
+
+
+def test_timer_formulas_match_rfc_9568_and_the_shared_reference_figures() -> None:
+    assert skew_time(100, 100) == pytest.approx(0.609375)
+    assert master_down_interval(100, 100) == pytest.approx(3.609375)
+    assert master_down_interval(100, 10) == pytest.approx(0.3609375)
+    assert master_down_interval(100, 1) == pytest.approx(0.03609375)
+    # VRRPv2: the skew is (256 - priority) / 256 seconds, whatever the interval.
+    assert skew_time(100, 300, version=2) == pytest.approx(156 / 256)
+    assert master_down_interval(100, 300, version=2) == pytest.approx(9 + 156 / 256)
+
+
+# ---------------------------------------------------------------- startup
+
+
+def test_startup_non_owner_goes_backup_with_master_down_timer() -> None:
+    r = make(priority=100)
+    actions = r.startup(10.0)
+    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert r.get_timer() == pytest.approx(10.0 + 3.609375)
+
+
+def test_startup_owner_goes_master_at_once_and_sends_announces() -> None:
+    r = make(priority=255)
+    actions = r.startup(0.0)
+    assert kinds(actions) == [SendAdvertisement, AddAddresses, Announce, Transition]
+    assert actions[0].advert.priority == 255  # type: ignore[union-attr]
+    assert r.state is State.MASTER
+    assert r.get_timer() == pytest.approx(1.0)
+
+
+def test_startup_twice_is_ignored() -> None:
+    r = make()
+    r.startup(0.0)
+    assert r.startup(1.0) == []
+
+
+# ----------------------------------------------------------------- backup
+
+
+def test_backup_becomes_master_when_master_down_timer_fires() -> None:
+    r = make(priority=100)
+    r.startup(0.0)
+    assert r.handle_timer(3.0) == []  # early call: nothing
+    actions = r.handle_timer(3.609375)
+    assert kinds(actions) == [SendAdvertisement, AddAddresses, Announce, Transition]
+    assert actions[1] == AddAddresses(VIP)
+    assert r.state is State.MASTER
+    assert r.counters.became_master == 1
+
+
+def test_backup_hearing_higher_priority_resets_timer_and_learns_interval() -> None:
+    r = make(priority=100)
+    r.startup(0.0)
+    r.receive_advert(advert(200, interval_cs=50), PEER_HIGH, 2.0)
+    assert r.master_adver_interval_cs == 50
+    assert r.get_timer() == pytest.approx(2.0 + 1.5 + 156 * 50 / 25600)
+    assert r.master_address == PEER_HIGH
+    assert r.counters.anomalies == {"interval_mismatch": 1}
+
+
+def test_backup_with_preempt_ignores_lower_priority_master_and_takes_over() -> None:
+    r = make(priority=150)
+    r.startup(0.0)
+    deadline = r.get_timer()
+    r.receive_advert(advert(100), PEER_HIGH, 1.0)
+    assert r.get_timer() == deadline
+    assert r.counters.lower_priority_discarded == 1
+    assert r.handle_timer(deadline)[-1].new is State.MASTER  # type: ignore[union-attr]
+
+
+def test_backup_without_preempt_accepts_lower_priority_master() -> None:
+    r = make(priority=150, preempt=False)
+    r.startup(0.0)
+    r.receive_advert(advert(100), PEER_HIGH, 1.0)
+    assert r.get_timer() == pytest.approx(1.0 + master_down_interval(150, 100))
+
+
+def test_preempt_delay_holds_preemption_after_startup_only() -> None:
+    r = make(priority=150, preempt_delay=10.0)
+    r.startup(0.0)
+    r.receive_advert(advert(100), PEER_HIGH, 5.0)  # inside the delay: accepted
+    assert r.get_timer() == pytest.approx(5.0 + master_down_interval(150, 100))
+    r.receive_advert(advert(100), PEER_HIGH, 10.5)  # after it: discarded
+    assert r.get_timer() == pytest.approx(5.0 + master_down_interval(150, 100))
+
+
+def test_backup_equal_priority_resets_timer() -> None:
+    r = make(priority=100)
+    r.startup(0.0)
+    r.receive_advert(advert(100), PEER_LOW, 1.0)
+    assert r.get_timer() == pytest.approx(1.0 + 3.609375)
+
+
+def test_backup_priority_zero_sets_timer_to_skew_time() -> None:
+    r = make(priority=100)
+    r.startup(0.0)
+    r.receive_advert(advert(200), PEER_HIGH, 1.0)
+    r.receive_advert(advert(0), PEER_HIGH, 2.0)
+    assert r.get_timer() == pytest.approx(2.0 + 0.609375)
+    assert r.counters.priority_zero_received == 1
+    actions = r.handle_timer(2.609375)
+    assert "resigned" in actions[-1].reason  # type: ignore[union-attr]
+
+
+def test_backup_shutdown_goes_initialize_silently() -> None:
+    r = make()
+    r.startup(0.0)
+    assert r.shutdown(1.0) == [Transition(State.BACKUP, State.INITIALIZE, "shutdown")]
+    assert r.get_timer() is None
+
+
+# ----------------------------------------------------------------- master
+
+
+def test_master_sends_on_schedule_without_drift() -> None:
+    r = master(priority=100)
+    t0 = r.get_timer()
+    assert t0 is not None
+    actions = r.handle_timer(t0 + 0.004)  # woke 4 ms late
+    assert kinds(actions) == [SendAdvertisement]
+    assert r.get_timer() == pytest.approx(t0 + 1.0)  # cadence kept
+
+
+def test_master_after_long_stall_restarts_cadence_from_now() -> None:
+    r = master(priority=100)
+    t0 = r.get_timer()
+    assert t0 is not None
+    r.handle_timer(t0 + 5.0)
+    assert r.get_timer() == pytest.approx(t0 + 6.0)
+
+
+def test_master_steps_down_for_higher_priority() -> None:
+    r = master(priority=100)
+    actions = r.receive_advert(advert(200, interval_cs=200), PEER_LOW, 10.0)
+    assert kinds(actions) == [RemoveAddresses, Transition]
+    assert r.state is State.BACKUP
+    assert r.master_adver_interval_cs == 200
+    assert r.get_timer() == pytest.approx(10.0 + 6.0 + 156 * 200 / 25600)
+    assert r.counters.released_master == 1
+
+
+def test_master_tie_break_on_higher_primary_address() -> None:
+    r = master(priority=100)
+    assert r.receive_advert(advert(100), PEER_LOW, 10.0) == [SendAdvertisement(r.advertisement())]
+    assert r.state is State.MASTER
+    actions = r.receive_advert(advert(100), PEER_HIGH, 10.5)
+    assert "higher address" in actions[-1].reason  # type: ignore[union-attr]
+    assert r.state is State.BACKUP
+
+
+def test_master_answers_lower_priority_with_an_immediate_advert_in_v3_only() -> None:
+    r = master(priority=200)
+    deadline = r.get_timer()
+    actions = r.receive_advert(advert(100), PEER_HIGH, 5.0)
+    assert kinds(actions) == [SendAdvertisement]
+    assert r.get_timer() == deadline
+    v2 = master(priority=200, version=2)
+    assert v2.receive_advert(advert(100, version=2), PEER_HIGH, 5.0) == []
+    assert v2.counters.lower_priority_discarded == 1
+
+
+def test_master_answers_priority_zero_at_once_and_resets_adver_timer() -> None:
+    r = master(priority=100)
+    actions = r.receive_advert(advert(0), PEER_HIGH, 5.5)
+    assert kinds(actions) == [SendAdvertisement]
+    assert r.get_timer() == pytest.approx(6.5)
+
+
+def test_master_shutdown_sends_priority_zero_and_removes_addresses() -> None:
+    r = master(priority=100)
+    actions = r.shutdown(7.0)
+    assert kinds(actions) == [SendAdvertisement, RemoveAddresses, Transition]
+    assert actions[0].advert.priority == 0  # type: ignore[union-attr]
+    assert r.counters.priority_zero_sent == 1
+    assert r.state is State.INITIALIZE and r.get_timer() is None
+
+
+def test_owner_processes_other_owner_adverts_per_erratum_8298() -> None:
+    r = make(priority=255)
+    r.startup(0.0)
+    actions = r.receive_advert(advert(255), PEER_HIGH, 1.0)
+    assert r.state is State.BACKUP
+    assert kinds(actions) == [RemoveAddresses, Transition]
+    assert r.counters.anomalies["owner_conflict"] == 1
+
+
+# --------------------------------------------------------------- priority
+
+
+def test_priority_change_is_carried_by_the_next_advert() -> None:
+    r = master(priority=100)
+    assert r.set_priority(50, 1.5) == []
+    actions = r.handle_timer(r.get_timer())  # type: ignore[arg-type]
+    assert actions[0].advert.priority == 50  # type: ignore[union-attr]
+
+
+def test_priority_raise_lets_a_backup_preempt() -> None:
+    r = make(priority=100)
+    r.startup(0.0)
+    r.receive_advert(advert(150), PEER_HIGH, 1.0)
+    r.set_priority(200, 1.5)
+    deadline = r.get_timer()
+    r.receive_advert(advert(150), PEER_HIGH, 2.0)  # now weaker than us: discarded
+    assert r.get_timer() == deadline
+    assert r.handle_timer(deadline)[-1].new is State.MASTER  # type: ignore[union-attr,arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, 256, -1, "100"])
+def test_priority_change_rejects_out_of_range(bad: object) -> None:
+    with pytest.raises(ValueError):
+        make().set_priority(bad, 0.0)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------ receive validation
+
+
+def _unchanged(r: VirtualRouter, action: object) -> None:
+    before = (r.state, r.get_timer(), r.master_address, r.master_adver_interval_cs)
+    assert action == []
+    assert (r.state, r.get_timer(), r.master_address, r.master_adver_interval_cs) == before
+
+
+@pytest.mark.parametrize(
+    ("adv", "reason"),
+    [
+        (advert(200, vrid=52), "vrid_mismatch"),
+        (advert(200, version=2), "version_mismatch"),
+        (advert(200, addresses=(IPv6Address("2001:db8::1"),)), "family_mismatch"),
+    ],
+)
+def test_foreign_adverts_are_dropped_and_counted(adv: Advertisement, reason: str) -> None:
+    r = make()
+    r.startup(0.0)
+    _unchanged(r, r.receive_advert(adv, PEER_HIGH, 1.0))
+    assert r.counters.drops == {reason: 1}
+
+
+def test_own_advert_is_dropped() -> None:
+    r = master()
+    _unchanged(r, r.receive_advert(advert(200), ME, 1.0))
+    assert r.counters.drops == {"own_advert": 1}
+
+
+def test_adverts_before_startup_are_dropped() -> None:
+    r = make()
+    assert r.receive_advert(advert(200), PEER_HIGH, 1.0) == []
+    assert r.counters.drops == {"not_running": 1}
+
+
+def test_v2_interval_mismatch_is_dropped_per_rfc_3768() -> None:
+    r = make(version=2, advert_interval=1)
+    r.startup(0.0)
+    _unchanged(r, r.receive_advert(advert(200, interval_cs=200, version=2), PEER_HIGH, 1.0))
+    assert r.counters.drops == {"interval_mismatch": 1}
+
+
+def test_v2_password_checked() -> None:
+    r = make(version=2, auth_pass="secret")
+    r.startup(0.0)
+    good = advert(200, version=2, auth_type=1, auth_data=b"secret\0\0")
+    wrong = advert(200, version=2, auth_type=1, auth_data=b"guess\0\0\0")
+    none = advert(200, version=2)
+    _unchanged(r, r.receive_advert(wrong, PEER_HIGH, 1.0))
+    _unchanged(r, r.receive_advert(none, PEER_HIGH, 1.0))
+    assert r.counters.drops == {"auth_failure": 1, "auth_type_mismatch": 1}
+    r.receive_advert(good, PEER_HIGH, 1.0)
+    assert r.master_address == PEER_HIGH
+
+
+def test_address_list_mismatch_v2_drops_unless_owner_v3_processes() -> None:
+    other = (IPv4Address("192.0.2.200"),)
+    v2 = make(version=2)
+    v2.startup(0.0)
+    _unchanged(v2, v2.receive_advert(advert(200, version=2, addresses=other), PEER_HIGH, 1.0))
+    assert v2.counters.drops == {"address_list_mismatch": 1}
+    v2.receive_advert(advert(255, version=2, addresses=other), PEER_HIGH, 1.0)
+    assert v2.master_address == PEER_HIGH
+    v3 = make()
+    v3.startup(0.0)
+    v3.receive_advert(advert(200, addresses=other), PEER_HIGH, 1.0)
+    assert v3.master_address == PEER_HIGH
+    assert v3.counters.anomalies == {"address_list_mismatch": 1}
+
+
+def test_same_addresses_in_another_order_are_not_a_mismatch() -> None:
+    vips = (IPv4Address("192.0.2.100"), IPv4Address("192.0.2.101"))
+    r = make(virtual_addresses=vips)
+    r.startup(0.0)
+    r.receive_advert(advert(200, addresses=vips[::-1]), PEER_HIGH, 1.0)
+    assert r.counters.anomalies == {}
+
+
+def test_malformed_bytes_are_counted_by_reason_and_change_nothing() -> None:
+    r = make()
+    r.startup(0.0)
+    r.receive_advert(advert(200), PEER_HIGH, 1.0)
+    good = encode_vrrp(advert(250), PEER_HIGH, VRRP_MULTICAST_V4)
+    info = PacketInfo(PEER_HIGH, VRRP_MULTICAST_V4, 255)
+    for _ in range(1000):
+        _unchanged(r, r.receive_packet(good[:-1], info, 2.0))
+        _unchanged(r, r.receive_packet(good[:6] + b"\0\0" + good[8:], info, 2.0))
+        _unchanged(r, r.receive_packet(good, info._replace(ttl=64), 2.0))
+    assert r.counters.drops == {"truncated": 1000, "bad_checksum": 1000, "bad_ttl": 1000}
+    assert r.counters.adverts_received == 1
+
+
+def test_drops_are_logged_at_debug_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    r = make()
+    r.startup(0.0)
+    info = PacketInfo(PEER_HIGH, VRRP_MULTICAST_V4, 255)
+    with caplog.at_level(logging.DEBUG, logger="vrrpy.core"):
+        for i in range(500):
+            r.receive_packet(b"\x31", info, 1.0 + i * 0.01)
+        r.receive_packet(b"\x31", info, 20.0)
+    lines = [rec for rec in caplog.records if "truncated" in rec.getMessage()]
+    assert len(lines) == 2
+    assert "more since last report" in lines[1].getMessage()
+
+
+def test_checksum_forms_are_counted() -> None:
+    r = make()
+    r.startup(0.0)
+    info = PacketInfo(PEER_HIGH, VRRP_MULTICAST_V4, 255)
+    for form in (ChecksumForm.PSEUDO_HEADER, ChecksumForm.VRRP_ONLY, ChecksumForm.VRRP_ONLY):
+        r.receive_packet(encode_vrrp(advert(200), PEER_HIGH, VRRP_MULTICAST_V4, form), info, 1.0)
+    assert (r.counters.checksum_pseudo_header, r.counters.checksum_vrrp_only) == (1, 2)
+
+
+def test_ipv6_router_counts_non_link_local_first_address() -> None:
+    ll = IPv6Address("fe80::11")
+    vip = (IPv6Address("2001:db8::100"),)
+    r = VirtualRouter(RouterConfig(vrid=1, primary_address=ll, virtual_addresses=vip))
+    r.startup(0.0)
+    r.receive_advert(advert(200, vrid=1, addresses=vip), IPv6Address("fe80::20"), 1.0)
+    assert r.master_address == IPv6Address("fe80::20")
+    assert r.counters.anomalies == {"first_address_not_link_local": 1}
+
+
+# ------------------------------------------------------------------ config
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"vrid": 0}, "vrid"),
+        ({"vrid": 256}, "vrid"),
+        ({"priority": 0}, "priority"),
+        ({"version": 4}, "version"),
+        ({"advert_interval": 0.0}, "advert_interval"),
+        ({"advert_interval": 41.0}, "advert_interval"),
+        ({"advert_interval": 0.015}, "advert_interval"),
+        ({"version": 2, "advert_interval": 1.5}, "advert_interval"),
+        ({"virtual_addresses": ()}, "virtual_addresses"),
+        ({"virtual_addresses": (ip_address("2001:db8::1"),)}, "virtual_addresses"),
+        ({"auth_pass": "x"}, "auth_pass"),
+        ({"version": 2, "auth_pass": "longer-than-8"}, "auth_pass"),
+        ({"preempt_delay": -1.0}, "preempt_delay"),
+        (
+            {
+                "primary_address": ip_address("2001:db8::1"),
+                "virtual_addresses": (ip_address("2001:db8::100"),),
+            },
+            "primary_address",
+        ),
+    ],
+)
+def test_bad_config_names_the_key(changes: dict[str, object], key: str) -> None:
+    base: dict[str, object] = {"vrid": 1, "primary_address": ME, "virtual_addresses": VIP}
+    base.update(changes)
+    with pytest.raises(ConfigError) as info:
+        RouterConfig(**base)  # type: ignore[arg-type]
+    assert info.value.key == key
+    assert str(info.value).startswith(f"{key}: ")
