@@ -290,9 +290,13 @@ def test_backup_never_takes_over_while_hearing_a_higher_priority_master(
     last = schedule(lan, list(lan.nodes), plan, interval)
     lan.run(last + 10 * interval)
     for time, name, prio, mdi in takeovers:
+        mine = [d for d in lan.deliveries if d.receiver == name and d.time <= time]
         heard = [
             d
-            for d in lan.deliveries
-            if d.receiver == name and d.priority > prio and time - mdi + 1e-9 < d.time <= time
+            for d in mine
+            if d.priority > prio
+            and time - mdi + 1e-9 < d.time
+            # a priority-0 advert after it means that Master resigned (RFC 9568 6.4.2)
+            and not any(z.priority == 0 and z.sender == d.sender and z.time > d.time for z in mine)
         ]
         assert not heard, (name, time, heard)

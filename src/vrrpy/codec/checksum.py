@@ -32,16 +32,39 @@ def ones_complement_sum(data: bytes) -> int:
     return folded
 
 
-def internet_checksum(data: bytes) -> int:
-    """Return the RFC 1071 checksum of ``data`` (checksum field already zeroed)."""
-    return ~ones_complement_sum(data) & 0xFFFF
+def internet_checksum(data: bytes, initial: int = 0) -> int:
+    """Return the RFC 1071 checksum of ``data`` (checksum field zeroed).
 
-
-def checksum_ok(data: bytes) -> bool:
-    """True if ``data`` (checksum field included) sums to one's complement zero."""
+    ``initial`` is added to the sum first: pass :func:`pseudo_header_sum` to
+    cover a pseudo-header without building it.
+    """
     if len(data) & 1:
         data += b"\x00"
-    return int.from_bytes(data, "big") % 0xFFFF == 0 and any(data)
+    value = int.from_bytes(data, "big") + initial
+    folded = value % 0xFFFF
+    if folded == 0 and value:
+        folded = 0xFFFF
+    return ~folded & 0xFFFF
+
+
+def checksum_ok(data: bytes, initial: int = 0) -> bool:
+    """True if ``data`` (checksum field included) plus ``initial`` sums to one's complement zero."""
+    if len(data) & 1:
+        data += b"\x00"
+    value = int.from_bytes(data, "big") + initial
+    return value % 0xFFFF == 0 and value != 0
+
+
+def pseudo_header_sum(source: int, destination: int, protocol: int, length: int) -> int:
+    """What a pseudo-header contributes to the sum, from the addresses as integers.
+
+    Both layouts, IPv4's (RFC 768: source, destination, zero, protocol, 16-bit
+    length) and IPv6's (RFC 8200 8.1: source, destination, 32-bit length, zeros,
+    next header), reduce modulo ``0xFFFF`` to ``source + destination + protocol
+    + length``: every 16-bit word of an address is worth the same as the address
+    read as one integer. So the pseudo-header never has to be built.
+    """
+    return source + destination + protocol + length
 
 
 def pseudo_header_v4(source: bytes, destination: bytes, protocol: int, length: int) -> bytes:

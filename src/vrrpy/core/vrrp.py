@@ -24,6 +24,7 @@ in Backup, Adver_Timer in Master (the RFC never runs both at once).
 from __future__ import annotations
 
 import logging
+from ipaddress import IPv6Address
 
 from vrrpy.codec.errors import VRRPDecodeError
 from vrrpy.codec.vrrp import Advertisement, ChecksumForm, IPAddress, PacketInfo, decode_vrrp
@@ -69,6 +70,8 @@ class VirtualRouter:
         self._vips = tuple(config.virtual_addresses)
         self._vip_set = frozenset(config.virtual_addresses)
         self._primary_int = int(config.primary_address)
+        self._addr_type = type(config.primary_address)
+        self._count_forms = config.version == 3 and config.family == 4
         self._droplog = DropLog(logger)
         self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
         self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
@@ -185,7 +188,7 @@ class VirtualRouter:
         if advert.vrid != cfg.vrid:
             self._drop("vrid_mismatch", str(advert.vrid), now)
             return []
-        if source.version != cfg.family or advert.addresses[0].version != cfg.family:
+        if type(source) is not self._addr_type or type(advert.addresses[0]) is not self._addr_type:
             self._drop("family_mismatch", str(source), now)
             return []
         if source == cfg.primary_address:
@@ -216,13 +219,13 @@ class VirtualRouter:
             # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
             # router's advert and process it, so the tie-break settles two owners.
             self._anomaly("owner_conflict", f"advert from {source} while we own the addresses", now)
-        if cfg.family == 6 and not advert.addresses[0].is_link_local:
+        if self._addr_type is IPv6Address and not advert.addresses[0].is_link_local:
             # Erratum 8300 makes this a MUST-drop; keepalived and most deployments send
             # global addresses only, so dropping would elect two Masters. Counted instead.
             self._anomaly("first_address_not_link_local", f"from {source}", now)
         counters = self.counters
         counters.adverts_received += 1
-        if cfg.version == 3 and cfg.family == 4:
+        if self._count_forms:
             if advert.checksum_form is ChecksumForm.PSEUDO_HEADER:
                 counters.checksum_pseudo_header += 1
             else:
@@ -264,7 +267,9 @@ class VirtualRouter:
             self.master_address = source
             self.master_priority = advert.priority
             self._resign_from = None
-            self._deadline = now + self.master_down_interval
+            self._deadline = now + master_down_interval(
+                self.priority, self.master_adver_interval_cs, self.config.version
+            )
             return []
         # Preempt: ignore the weaker Master and let Master_Down_Timer run out.
         self.counters.lower_priority_discarded += 1

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, cast
 
+from vrrpy.codec.errors import VRRPDecodeError
 from vrrpy.codec.vrrp import (
     VRRP_MULTICAST_V4,
     VRRP_MULTICAST_V6,
@@ -31,6 +32,7 @@ from vrrpy.codec.vrrp import (
     Advertisement,
     IPAddress,
     PacketInfo,
+    decode_vrrp,
     encode_vrrp,
 )
 from vrrpy.core.actions import Action, AddAddresses, RemoveAddresses, SendAdvertisement, Transition
@@ -92,7 +94,10 @@ class Node:
     addresses: set[IPAddress] = field(default_factory=set)
     """Virtual addresses currently installed on this host (what AddAddresses did)."""
     unknown_vrid: int = 0
-    _wire: dict[Advertisement, bytes] = field(default_factory=dict)
+    _wire: dict[int, tuple[Advertisement, bytes, PacketInfo, Advertisement | None]] = field(
+        default_factory=dict
+    )
+    """Encoded adverts by ``id(advert)`` (routers reuse one object per priority)."""
 
     def router(self, vrid: int, family: int = 4) -> VirtualRouter:
         """The virtual router for ``vrid`` in ``family`` (4 or 6)."""
@@ -129,7 +134,7 @@ class VirtualLAN:
         self._queue: list[tuple[float, int, int, Any]] = []
         self._seq = 0
         self._armed: dict[VirtualRouter, float] = {}
-        self._info: dict[tuple[str, IPAddress], PacketInfo] = {}
+        self._live: set[VirtualRouter] = set()
 
     # ------------------------------------------------------------------ setup
 
@@ -188,7 +193,11 @@ class VirtualLAN:
             host.up = True
             for key, config in host.configs.items():
                 router = VirtualRouter(config)
+                old = host.routers.get(key)
+                if old is not None:
+                    self._live.discard(old)
                 host.routers[key] = router
+                self._live.add(router)
                 self._apply(host, router, router.startup(self.now))
 
     def crash(self, node: Node | str) -> None:
@@ -196,6 +205,7 @@ class VirtualLAN:
         host = self._node(node)
         self._note(host, "crash", "killed, link down")
         host.up = False
+        self._live.difference_update(host.routers.values())
         host.routers.clear()
         host.addresses.clear()
 
@@ -212,6 +222,7 @@ class VirtualLAN:
         for router in list(host.routers.values()):
             self._apply(host, router, router.shutdown(self.now))
         host.up = False
+        self._live.difference_update(host.routers.values())
         host.routers.clear()
 
     def set_priority(self, node: Node | str, vrid: int, priority: int, family: int = 4) -> None:
@@ -258,37 +269,39 @@ class VirtualLAN:
         """Process every event up to and including virtual time ``until``."""
         queue = self._queue
         pop = heapq.heappop
-        nodes_up = self.nodes
+        live = self._live
         while queue and queue[0][0] <= until:
             time, _, kind, payload = pop(queue)
             self.now = time
             self.events += 1
             if kind == _DELIVER:
-                host, data, info, sender = payload
-                if not host.up:
-                    continue
-                family = info.source.version
-                router = host.routers.get((family, data[1])) if len(data) > 1 else None
-                if router is None:
-                    host.unknown_vrid += 1
-                    continue
-                if self.trace and len(data) > 2:
-                    self.deliveries.append(
-                        Delivery(time, sender, host.name, data[1], data[2], info.source)
-                    )
-                actions = router.receive_packet(data, info, time)
-                if actions:
-                    self._apply(host, router, actions)
-                else:
-                    self._arm(router, host)
+                hosts, data, info, advert, sender = payload
+                key = (4 if type(info.source) is IPv4Address else 6, data[1] if data[1:] else -1)
+                for host in hosts:
+                    if not host.up:
+                        continue
+                    router = host.routers.get(key)
+                    if router is None:
+                        host.unknown_vrid += 1
+                        continue
+                    if self.trace and len(data) > 2:
+                        self.deliveries.append(
+                            Delivery(time, sender, host.name, data[1], data[2], info.source)
+                        )
+                    if advert is not None:
+                        actions = router.receive_advert(advert, info.source, time)
+                    else:
+                        actions = router.receive_packet(data, info, time)
+                    if actions:
+                        self._apply(host, router, actions)
+                    else:
+                        self._arm(router, host)
             elif kind == _TIMER:
                 due, owner = cast("tuple[VirtualRouter, Node]", payload)
                 if self._armed.get(due) != time:
                     continue
                 del self._armed[due]
-                if not owner.up or nodes_up.get(owner.name) is not owner:
-                    continue
-                if owner.routers.get((due.config.family, due.config.vrid)) is not due:
+                if due not in live:
                     continue
                 self._apply(owner, due, due.handle_timer(time))
             else:
@@ -299,7 +312,7 @@ class VirtualLAN:
 
     def inject(self, node: Node | str, data: bytes, info: PacketInfo, delay: float = 0.0) -> None:
         """Hand arbitrary bytes to ``node`` as if they arrived from the wire (forgeries, fuzz)."""
-        self._push(self.now + delay, _DELIVER, (self._node(node), data, info, "inject"))
+        self._push(self.now + delay, _DELIVER, ([self._node(node)], data, info, None, "inject"))
 
     # --------------------------------------------------------------- internals
 
@@ -337,29 +350,38 @@ class VirtualLAN:
             self._push(deadline, _TIMER, (router, host))
 
     def _broadcast(self, sender: Node, router: VirtualRouter, advert: Advertisement) -> None:
-        data = sender._wire.get(advert)
-        source = router.config.primary_address
-        if data is None:
+        wire = sender._wire.get(id(advert))
+        if wire is None or wire[0] is not advert:
+            source = router.config.primary_address
             dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
-            data = sender._wire[advert] = encode_vrrp(advert, source, dest)
-        info = self._info.get((sender.name, source))
-        if info is None:
-            dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
-            info = self._info[(sender.name, source)] = PacketInfo(source, dest, VRRP_TTL)
+            data = encode_vrrp(advert, source, dest)
+            info = PacketInfo(source, dest, VRRP_TTL)
+            # Decoding is a pure function of (bytes, IP facts), the same for every
+            # receiver: do it once per distinct packet, not once per delivery.
+            decoded: Advertisement | None
+            try:
+                decoded = decode_vrrp(data, info)
+            except VRRPDecodeError:
+                decoded = None
+            wire = sender._wire[id(advert)] = (advert, data, info, decoded)
+        _, data, info, decoded = wire
         now = self.now
         rng = self._rng
         links = self._links
         default = self.default
+        groups: dict[float, list[Node]] = {}
         for host in self.nodes.values():
             if host is sender or not host.up or host.group != sender.group:
                 continue
-            profile = links.get((sender.name, host.name), default)
+            profile = links.get((sender.name, host.name), default) if links else default
             if profile.loss and rng.random() < profile.loss:
                 continue
             delay = profile.delay
             if profile.jitter:
                 delay += rng.random() * profile.jitter
-            self._push(now + delay, _DELIVER, (host, data, info, sender.name))
+            groups.setdefault(now + delay, []).append(host)
+        for time, hosts in groups.items():
+            self._push(time, _DELIVER, (hosts, data, info, decoded, sender.name))
 
     def _push(self, time: float, kind: int, payload: Any) -> None:
         self._seq += 1
