@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The whole test suite, on a fresh Debian machine, as root.
-# Installs the system packages the tests use (tshark as an independent dissector), then runs
+# Installs the system packages the tests use (tshark as an independent dissector, iproute2 for
+# the namespace lab), then runs
 # tox (tests, ruff, mypy --strict) from a private virtualenv, which brings every Python package.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 need_apt=()
 command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
 python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
 if [ ${#need_apt[@]} -gt 0 ]; then

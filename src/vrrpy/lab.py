@@ -1,0 +1,199 @@
+"""A namespace lab: N test hosts on one Linux bridge, torn down whatever happens.
+
+Each host is a network namespace with ``eth0`` (one end of a veth pair whose
+other end is enslaved to the lab's bridge), host number i holding
+192.0.2.(10+i)/24 and 2001:db8::(10+i)/64 (no DAD). Multicast snooping is off
+on the bridge so 224.0.0.18 and ff02::12 reach every host.
+
+This is the one place vrrpy builds multi-host setups: the runtime's tests, the
+live demo and the keepalived interop harness all use it. It needs root and
+iproute2 (``ip``); nothing here is imported by ``import vrrpy``.
+
+    with Lab(hosts=3) as lab:
+        lab["h1"].run(["ip", "addr"])
+        proc = lab["h2"].popen(["sleep", "60"])   # killed by PID at teardown
+
+Teardown (leaving the ``with`` block, an exception, or interpreter exit) kills
+every process the lab started, by PID, then deletes the namespaces and the
+bridge.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address
+from types import TracebackType
+
+_OPEN_LABS: list[Lab] = []
+
+
+def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30)
+
+
+@dataclass
+class Host:
+    """One test host: a network namespace with ``eth0`` on the lab bridge."""
+
+    name: str
+    netns: str
+    index: int
+    veth_outside: str
+    ipv4: IPv4Address
+    ipv6: IPv6Address
+    processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` wrapped to run inside this host's namespace."""
+        return ["ip", "netns", "exec", self.netns, *argv]
+
+    def run(
+        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the host and wait for it; output is captured as text."""
+        return subprocess.run(
+            self.command(argv), check=check, capture_output=True, text=True, timeout=timeout
+        )
+
+    def popen(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
+        """Start a command in the host; the lab kills it (by PID) at teardown."""
+        proc: subprocess.Popen[bytes] = subprocess.Popen(  # type: ignore[call-overload]
+            self.command(argv), start_new_session=True, **kwargs
+        )
+        self.processes.append(proc)
+        return proc
+
+    def link(self, up: bool) -> None:
+        """Set the host's ``eth0`` up or down (a pulled cable, as seen from the host)."""
+        _ip("-n", self.netns, "link", "set", "eth0", "up" if up else "down")
+
+    @property
+    def mac(self) -> str:
+        """The MAC address of the host's ``eth0``."""
+        out = _ip("-n", self.netns, "-o", "link", "show", "eth0").stdout
+        return out.split("link/ether", 1)[1].split()[0]
+
+    @property
+    def link_local(self) -> IPv6Address:
+        """The IPv6 link-local address of ``eth0`` (the kernel's, from its MAC)."""
+        out = _ip("-n", self.netns, "-o", "-6", "addr", "show", "dev", "eth0", "scope", "link")
+        return IPv6Address(out.stdout.split("inet6", 1)[1].split()[0].split("/")[0])
+
+
+class Lab:
+    """A set of hosts on one bridge; use as a context manager."""
+
+    def __init__(self, hosts: int = 2, prefix: str | None = None) -> None:
+        if not 1 <= hosts <= 40:
+            raise ValueError("a lab has 1..40 hosts")
+        self.prefix = prefix or "vy" + secrets.token_hex(2)
+        if len(self.prefix) > 8:
+            raise ValueError("prefix: at most 8 characters (Linux interface names are short)")
+        self.bridge = f"{self.prefix}br"
+        self.count = hosts
+        self.hosts: dict[str, Host] = {}
+        self._up = False
+
+    def __getitem__(self, name: str) -> Host:
+        return self.hosts[name]
+
+    def __enter__(self) -> Lab:
+        self.up()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.down()
+
+    def up(self) -> None:
+        """Build the bridge and the hosts (tearing down what was built if any step fails)."""
+        _OPEN_LABS.append(self)
+        self._up = True
+        try:
+            _ip("link", "add", self.bridge, "type", "bridge")
+            with open(f"/sys/class/net/{self.bridge}/bridge/multicast_snooping", "w") as f:
+                f.write("0")
+            _ip("link", "set", self.bridge, "up")
+            for i in range(1, self.count + 1):
+                self._add_host(i)
+        except BaseException:
+            self.down()
+            raise
+
+    def _add_host(self, i: int) -> None:
+        name = f"h{i}"
+        netns = f"{self.prefix}{name}"
+        outside = f"{self.prefix}{i}p"
+        host = Host(
+            name,
+            netns,
+            i,
+            outside,
+            IPv4Address(f"192.0.2.{10 + i}"),
+            IPv6Address(f"2001:db8::{10 + i:x}"),
+        )
+        self.hosts[name] = host
+        _ip("netns", "add", netns)
+        _ip("link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netns)
+        _ip("link", "set", outside, "master", self.bridge, "up")
+        _ip("-n", netns, "link", "set", "lo", "up")
+        _ip("-n", netns, "link", "set", "eth0", "up")
+        _ip("-n", netns, "addr", "add", f"{host.ipv4}/24", "dev", "eth0")
+        _ip("-n", netns, "addr", "add", f"{host.ipv6}/64", "dev", "eth0", "nodad")
+
+    def down(self) -> None:
+        """Kill every process the lab started (by PID), delete namespaces and the bridge."""
+        if not self._up:
+            return
+        self._up = False
+        for host in self.hosts.values():
+            for proc in host.processes:
+                _kill(proc)
+        for host in self.hosts.values():
+            _ip("netns", "del", host.netns, check=False)
+            _ip("link", "del", host.veth_outside, check=False)
+        _ip("link", "del", self.bridge, check=False)
+        with contextlib.suppress(ValueError):
+            _OPEN_LABS.remove(self)
+
+    def wait_for_dad(self, timeout: float = 5.0) -> None:
+        """Wait until every host's link-local address has left the tentative state."""
+        deadline = time.monotonic() + timeout
+        for host in self.hosts.values():
+            while time.monotonic() < deadline:
+                out = _ip("-n", host.netns, "-6", "addr", "show", "dev", "eth0", "tentative")
+                if not out.stdout.strip():
+                    break
+                time.sleep(0.05)
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    """Stop one process group we started: SIGTERM, then SIGKILL after 3 s (by PID only)."""
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=3)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=3)
+
+
+@atexit.register
+def _teardown_leftovers() -> None:
+    for lab in list(_OPEN_LABS):
+        lab.down()
