@@ -24,7 +24,7 @@ def ones_complement_sum(data: bytes) -> int:
     would produce.
     """
     if len(data) & 1:
-        data += b"\x00"
+        data = bytes(data) + b"\x00"
     value = int.from_bytes(data, "big")
     folded = value % 0xFFFF
     if folded == 0 and value:
@@ -39,7 +39,7 @@ def internet_checksum(data: bytes, initial: int = 0) -> int:
     cover a pseudo-header without building it.
     """
     if len(data) & 1:
-        data += b"\x00"
+        data = bytes(data) + b"\x00"
     value = int.from_bytes(data, "big") + initial
     folded = value % 0xFFFF
     if folded == 0 and value:
@@ -50,7 +50,7 @@ def internet_checksum(data: bytes, initial: int = 0) -> int:
 def checksum_ok(data: bytes, initial: int = 0) -> bool:
     """True if ``data`` (checksum field included) plus ``initial`` sums to one's complement zero."""
     if len(data) & 1:
-        data += b"\x00"
+        data = bytes(data) + b"\x00"
     value = int.from_bytes(data, "big") + initial
     return value % 0xFFFF == 0 and value != 0
 

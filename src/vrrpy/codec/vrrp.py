@@ -18,12 +18,15 @@ Wire layout shared by both versions (8 fixed bytes, then the addresses)::
 Checksums (RFC 9568 5.2.8, RFC 3768 5.3.8):
 
 * VRRPv3 over IPv6: over the IPv6 pseudo-header (RFC 8200 8.1) and the message.
-* VRRPv3 over IPv4: RFC 9568 says the pseudo-header form too, and that is what
-  keepalived and FRR send by default. Some implementations (keepalived's
-  ``v3_checksum_as_v2``, several vendors) checksum the VRRP message alone. We
-  send the pseudo-header form unless told otherwise, accept either, and record
-  which one matched in :attr:`Advertisement.checksum_form` so the core can
-  count them.
+* VRRPv3 over IPv4: RFC 5798 was ambiguous; RFC 9568 (5.2.8, and 1.1 item 4)
+  settles it as the VRRP message alone, without a pseudo-header. But what is
+  deployed reads RFC 5798 the other way: keepalived (2.2.7 in Debian 12 always;
+  later versions by default, ``v3_checksum_as_v2`` turning it off), FRR by
+  default, and scapy's and Wireshark's dissectors all put the IPv4
+  pseudo-header in. We send the pseudo-header form unless told otherwise
+  (interoperability with what runs today), send the RFC 9568 form on request,
+  accept either, and record which one matched in
+  :attr:`Advertisement.checksum_form` so the core can count them.
 * VRRPv2: over the VRRP message alone, authentication data included.
 """
 
@@ -69,9 +72,9 @@ class ChecksumForm(enum.Enum):
     """Which bytes an IPv4 VRRPv3 checksum covers."""
 
     PSEUDO_HEADER = "pseudo-header"
-    """RFC 9568 5.2.8: the IPv4 pseudo-header and the VRRP message (the default)."""
+    """The IPv4 pseudo-header and the VRRP message: keepalived's and FRR's default (ours too)."""
     VRRP_ONLY = "vrrp-only"
-    """The VRRP message alone, as VRRPv2 does (keepalived's ``v3_checksum_as_v2``)."""
+    """The VRRP message alone: RFC 9568 5.2.8 for IPv4 (keepalived's ``v3_checksum_as_v2``)."""
 
 
 class PacketInfo(NamedTuple):
@@ -116,7 +119,7 @@ class Advertisement(NamedTuple):
         return self.addresses[0].version
 
 
-def _check_for_encode(advert: Advertisement, source: IPAddress) -> None:
+def _check_for_encode(advert: Advertisement, source: IPAddress, destination: IPAddress) -> None:
     """Refuse to build a packet a conforming receiver would drop (a caller error)."""
     if advert.version not in (2, 3):
         raise ValueError(f"version must be 2 or 3, not {advert.version}")
@@ -128,6 +131,10 @@ def _check_for_encode(advert: Advertisement, source: IPAddress) -> None:
         raise ValueError("an advertisement carries 1..255 addresses")
     if any(a.version != source.version for a in advert.addresses):
         raise ValueError("addresses must be of the same family as the source address")
+    if destination.version != source.version:
+        raise ValueError("source and destination must be of the same family")
+    if source.version == 6 and not source.is_link_local:
+        raise ValueError("IPv6 adverts come from a link-local address (RFC 9568 5.1.2.1)")
     if advert.version == 3:
         if not 1 <= advert.interval_cs <= V3_MAX_INTERVAL_CS:
             raise ValueError(f"v3 interval must be 1..4095 cs, not {advert.interval_cs}")
@@ -151,7 +158,7 @@ def encode_vrrp(
     ``checksum_form`` only matters for VRRPv3 over IPv4; ``None`` means the
     advert's own :attr:`Advertisement.checksum_form` (pseudo-header by default).
     """
-    _check_for_encode(advert, source)
+    _check_for_encode(advert, source, destination)
     count = len(advert.addresses)
     body = b"".join(a.packed for a in advert.addresses)
     if advert.version == 3:
@@ -183,6 +190,8 @@ def decode_vrrp(data: bytes, info: PacketInfo) -> Advertisement:
 
     Raises only subclasses of :class:`vrrpy.codec.errors.VRRPDecodeError`.
     """
+    if type(data) is not bytes:
+        data = bytes(data)  # bytearray / memoryview from a socket API: hashable, appendable
     source, destination, ttl = info
     if ttl != VRRP_TTL:
         raise BadTTL(f"ttl {info.ttl}")
