@@ -66,6 +66,7 @@ V3_MAX_INTERVAL_CS = 0x0FFF  # 12 bits of centiseconds: 40.95 s
 IPAddress: TypeAlias = IPv4Address | IPv6Address
 
 _HEADER = struct.Struct("!BBBBHH")
+_new_advert = tuple.__new__  # builds an Advertisement without the NamedTuple __new__ overhead
 
 
 class ChecksumForm(enum.Enum):
@@ -119,7 +120,9 @@ class Advertisement(NamedTuple):
         return self.addresses[0].version
 
 
-def _check_for_encode(advert: Advertisement, source: IPAddress, destination: IPAddress) -> None:
+def _check_for_encode(
+    advert: Advertisement, source: IPAddress, destination: IPAddress, family: int
+) -> None:
     """Refuse to build a packet a conforming receiver would drop (a caller error)."""
     if advert.version not in (2, 3):
         raise ValueError(f"version must be 2 or 3, not {advert.version}")
@@ -129,7 +132,7 @@ def _check_for_encode(advert: Advertisement, source: IPAddress, destination: IPA
         raise ValueError(f"priority must be 0..255, not {advert.priority}")
     if not 1 <= len(advert.addresses) <= 255:
         raise ValueError("an advertisement carries 1..255 addresses")
-    if any(a.version != source.version for a in advert.addresses):
+    if family != source.version:
         raise ValueError("addresses must be of the same family as the source address")
     if destination.version != source.version:
         raise ValueError("source and destination must be of the same family")
@@ -158,24 +161,24 @@ def encode_vrrp(
     ``checksum_form`` only matters for VRRPv3 over IPv4; ``None`` means the
     advert's own :attr:`Advertisement.checksum_form` (pseudo-header by default).
     """
-    _check_for_encode(advert, source, destination)
+    family, body = _address_body(advert.addresses)
+    _check_for_encode(advert, source, destination, family)
     count = len(advert.addresses)
-    body = b"".join(a.packed for a in advert.addresses)
+    vrid = advert.vrid
+    priority = advert.priority
     if advert.version == 3:
-        head = _HEADER.pack(0x31, advert.vrid, advert.priority, count, advert.interval_cs, 0)
-        message = head + body
+        vt, word, tail = 0x31, advert.interval_cs, body
         form = checksum_form or advert.checksum_form
-        if source.version == 6 or form is ChecksumForm.PSEUDO_HEADER:
-            initial = pseudo_header_sum(int(source), int(destination), IPPROTO_VRRP, len(message))
+        if family == 6 or form is ChecksumForm.PSEUDO_HEADER:
+            initial = pseudo_header_sum(int(source), int(destination), IPPROTO_VRRP, 8 + len(tail))
         else:
             initial = 0
     else:
-        word = (advert.auth_type << 8) | (advert.interval_cs // 100)
-        head = _HEADER.pack(0x21, advert.vrid, advert.priority, count, word, 0)
-        message = head + body + advert.auth_data.ljust(V2_AUTH_LEN, b"\x00")
+        vt, word = 0x21, (advert.auth_type << 8) | (advert.interval_cs // 100)
+        tail = body + advert.auth_data.ljust(V2_AUTH_LEN, b"\x00")
         initial = 0
-    checksum = internet_checksum(message, initial)
-    return message[:6] + checksum.to_bytes(2, "big") + message[8:]
+    checksum = internet_checksum(_HEADER.pack(vt, vrid, priority, count, word, 0) + tail, initial)
+    return _HEADER.pack(vt, vrid, priority, count, word, checksum) + tail
 
 
 def decode_vrrp(data: bytes, info: PacketInfo) -> Advertisement:
@@ -244,35 +247,46 @@ def decode_vrrp(data: bytes, info: PacketInfo) -> Advertisement:
     if interval_cs == 0:
         raise BadInterval("interval 0")
 
-    if alen == 4:
-        addresses: tuple[IPAddress, ...] = tuple(_ipv4(data[o : o + 4]) for o in range(8, end, 4))
-    else:
-        addresses = tuple(_ipv6(data[o : o + 16]) for o in range(8, end, 16))
-    return Advertisement(
-        version, vrid, priority, interval_cs, addresses, auth_type, auth_data, form
+    addresses = _address_list(data[8:end], alen)
+    return _new_advert(
+        Advertisement,
+        (version, vrid, priority, interval_cs, addresses, auth_type, auth_data, form),
     )
 
 
-_V4_CACHE: dict[bytes, IPv4Address] = {}
-_V6_CACHE: dict[bytes, IPv6Address] = {}
 _CACHE_MAX = 4096
+_LISTS: tuple[dict[bytes, tuple[IPAddress, ...]], dict[bytes, tuple[IPAddress, ...]]] = ({}, {})
+_BODIES: dict[int, tuple[tuple[IPAddress, ...], int, bytes]] = {}
 
 
-def _ipv4(packed: bytes) -> IPv4Address:
-    """IPv4Address from 4 bytes, memoised: virtual addresses repeat in every advert."""
-    addr = _V4_CACHE.get(packed)
-    if addr is None:
-        if len(_V4_CACHE) >= _CACHE_MAX:
-            _V4_CACHE.clear()
-        addr = _V4_CACHE[bytes(packed)] = IPv4Address(bytes(packed))
-    return addr
+def _address_list(raw: bytes, alen: int) -> tuple[IPAddress, ...]:
+    """The address tuple carried in ``raw``, memoised: a VRID's list repeats in every advert.
+
+    Returning the same tuple object for the same bytes also lets a receiver
+    compare lists by identity before it compares them by value.
+    """
+    cache = _LISTS[alen == 16]
+    found = cache.get(raw)
+    if found is None:
+        if len(cache) >= _CACHE_MAX:
+            cache.clear()
+        make = IPv4Address if alen == 4 else IPv6Address
+        found = cache[raw] = tuple(make(raw[o : o + alen]) for o in range(0, len(raw), alen))
+    return found
 
 
-def _ipv6(packed: bytes) -> IPv6Address:
-    """IPv6Address from 16 bytes, memoised like :func:`_ipv4`."""
-    addr = _V6_CACHE.get(packed)
-    if addr is None:
-        if len(_V6_CACHE) >= _CACHE_MAX:
-            _V6_CACHE.clear()
-        addr = _V6_CACHE[bytes(packed)] = IPv6Address(bytes(packed))
-    return addr
+def _address_body(addresses: tuple[IPAddress, ...]) -> tuple[int, bytes]:
+    """(family, packed bytes) of an address tuple, memoised by identity for repeated sends."""
+    entry = _BODIES.get(id(addresses))
+    if entry is None or entry[0] is not addresses:
+        family = addresses[0].version if addresses else 0
+        if any(a.version != family for a in addresses):
+            family = 0
+        if len(_BODIES) >= _CACHE_MAX:
+            _BODIES.clear()
+        entry = _BODIES[id(addresses)] = (
+            addresses,
+            family,
+            b"".join(a.packed for a in addresses),
+        )
+    return entry[1], entry[2]

@@ -303,6 +303,12 @@ class VirtualLAN:
                 del self._armed[due]
                 if due not in live:
                     continue
+                deadline = due.get_timer()
+                if deadline is not None and deadline > time:
+                    # A Backup's Master_Down_Timer was pushed back by an advert since
+                    # this wake-up was queued: just queue the new one.
+                    self._arm(due, owner)
+                    continue
                 self._apply(owner, due, due.handle_timer(time))
             else:
                 func, args = payload
