@@ -760,6 +760,13 @@ def test_decode_accepts_odd_length_memoryview() -> None:
 # --------------------------------------------------------------------------
 
 ENCODE_REFUSALS = [
+    pytest.param(
+        Advertisement(3, 1, 100, 100, (IPv6Address("2001:db8::100"),)),
+        IPv6Address("2001:db8::2"),
+        DST6,
+        id="v6-source-not-link-local",
+    ),
+    pytest.param(Advertisement(3, 1, 100, 100, (VIP4,)), SRC4, DST6, id="destination-family"),
     pytest.param(Advertisement(1, 1, 100, 100, (VIP4,)), SRC4, DST4, id="version-1"),
     pytest.param(Advertisement(4, 1, 100, 100, (VIP4,)), SRC4, DST4, id="version-4"),
     pytest.param(Advertisement(3, 0, 100, 100, (VIP4,)), SRC4, DST4, id="vrid-0"),

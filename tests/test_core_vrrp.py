@@ -268,7 +268,7 @@ def test_priority_raise_lets_a_backup_preempt() -> None:
     assert r.handle_timer(deadline)[-1].new is State.MASTER  # type: ignore[union-attr,arg-type]
 
 
-@pytest.mark.parametrize("bad", [0, 256, -1, "100"])
+@pytest.mark.parametrize("bad", [0, 255, 256, -1, "100"])
 def test_priority_change_rejects_out_of_range(bad: object) -> None:
     with pytest.raises(ValueError):
         make().set_priority(bad, 0.0)  # type: ignore[arg-type]
@@ -434,3 +434,57 @@ def test_bad_config_names_the_key(changes: dict[str, object], key: str) -> None:
         RouterConfig(**base)  # type: ignore[arg-type]
     assert info.value.key == key
     assert str(info.value).startswith(f"{key}: ")
+
+
+def test_owner_priority_cannot_be_changed() -> None:
+    with pytest.raises(ValueError, match="owner"):
+        make(priority=255).set_priority(200, 0.0)
+
+
+def test_v2_owner_discards_adverts_per_rfc_3768() -> None:
+    r = make(priority=255, version=2)
+    r.startup(0.0)
+    _unchanged(r, r.receive_advert(advert(255, version=2), PEER_HIGH, 1.0))
+    assert r.counters.drops == {"owner_discard": 1}
+    assert r.state is State.MASTER
+
+
+def test_v2_without_password_ignores_authentication_bytes() -> None:
+    r = make(version=2)
+    r.startup(0.0)
+    r.receive_advert(advert(200, version=2, auth_data=b"junk\0\0\0\0"), PEER_HIGH, 1.0)
+    assert r.master_address == PEER_HIGH
+    assert r.counters.drops == {}
+
+
+def test_v2_priority_zero_sets_timer_to_v2_skew_time() -> None:
+    r = make(priority=100, version=2)
+    r.startup(0.0)
+    r.receive_advert(advert(200, version=2), PEER_HIGH, 1.0)
+    r.receive_advert(advert(0, version=2), PEER_HIGH, 2.0)
+    assert r.get_timer() == pytest.approx(2.0 + 156 / 256)
+
+
+def test_configured_vrrp_only_checksum_form_reaches_the_wire() -> None:
+    r = make(priority=255, checksum_form=ChecksumForm.VRRP_ONLY)
+    send = r.startup(0.0)[0]
+    assert isinstance(send, SendAdvertisement)
+    data = encode_vrrp(send.advert, ME, VRRP_MULTICAST_V4)
+    receiver = make(primary_address=PEER_HIGH)
+    receiver.startup(0.0)
+    receiver.receive_packet(data, PacketInfo(ME, VRRP_MULTICAST_V4, 255), 0.1)
+    assert receiver.counters.checksum_vrrp_only == 1
+    assert receiver.counters.checksum_pseudo_header == 0
+
+
+def test_anomalies_are_logged_at_warning_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
+    r = make()
+    r.startup(0.0)
+    other = (IPv4Address("192.0.2.200"),)
+    with caplog.at_level(logging.WARNING, logger="vrrpy.core"):
+        for i in range(100):
+            r.receive_advert(advert(200, addresses=other), PEER_HIGH, 1.0 + i * 0.1)
+        r.receive_advert(advert(200, addresses=other), PEER_HIGH, 70.0)
+    lines = [rec for rec in caplog.records if "address_list_mismatch" in rec.getMessage()]
+    assert [rec.levelno for rec in lines] == [logging.WARNING, logging.WARNING]
+    assert r.counters.anomalies == {"address_list_mismatch": 101}

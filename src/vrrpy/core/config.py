@@ -100,7 +100,7 @@ class RouterConfig:
             if len(self.auth_pass.encode()) > V2_AUTH_LEN:
                 raise ConfigError(
                     "auth_pass",
-                    "at most 8 bytes (keepalived silently truncates longer ones; we refuse)",
+                    "at most 8 bytes (keepalived truncates longer ones with a log line; we refuse)",
                 )
 
     @property

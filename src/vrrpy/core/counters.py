@@ -22,9 +22,9 @@ class Counters:
     lower_priority_discarded: int = 0
     """Valid adverts a Master (or a preempting Backup) ignored because ours is better."""
     checksum_pseudo_header: int = 0
-    """Accepted IPv4 VRRPv3 adverts whose checksum covered the pseudo-header (RFC 9568)."""
+    """Accepted IPv4 VRRPv3 adverts whose checksum covered the pseudo-header (keepalived, FRR)."""
     checksum_vrrp_only: int = 0
-    """Accepted IPv4 VRRPv3 adverts whose checksum covered the VRRP message alone."""
+    """Accepted IPv4 VRRPv3 adverts whose checksum covered the VRRP message alone (RFC 9568)."""
     became_master: int = 0
     released_master: int = 0
     transitions: int = 0

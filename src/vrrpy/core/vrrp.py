@@ -216,6 +216,10 @@ class VirtualRouter:
             # RFC 9568 7.1: MAY verify, SHOULD log; the advert is still processed.
             self._anomaly("address_list_mismatch", f"from {source}", now)
         if self.priority == 255:
+            if cfg.version == 2:
+                # RFC 3768 7.1: the address owner MUST discard adverts for its VRID.
+                self._drop("owner_discard", str(source), now)
+                return []
             # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
             # router's advert and process it, so the tie-break settles two owners.
             self._anomaly("owner_conflict", f"advert from {source} while we own the addresses", now)
@@ -243,9 +247,16 @@ class VirtualRouter:
         Master's next adverts and takes over when Master_Down_Timer fires; a
         Master that now ranks below a preempting Backup is taken over the same
         way. Nothing is sent early, as the RFC has no such event.
+
+        As in keepalived, 255 is reserved to the address owner and an owner's
+        priority does not move: tracking cannot turn a router into the owner,
+        nor the owner into something else (RFC 9568 6.1: 255 means "owns the
+        addresses", a fact, not a preference).
         """
-        if not isinstance(priority, int) or not 1 <= priority <= 255:
-            raise ValueError(f"priority must be 1..255, got {priority!r}")
+        if self.config.priority == 255:
+            raise ValueError("the address owner's priority is fixed at 255")
+        if not isinstance(priority, int) or not 1 <= priority <= 254:
+            raise ValueError(f"priority must be 1..254, got {priority!r}")
         self.priority = priority
         return []
 
