@@ -146,6 +146,23 @@ class Lab:
         )
         self.hosts[name] = host
         _ip("netns", "add", netns)
+        # No duplicate address detection in a lab: link-local addresses are usable at
+        # once (an advert cannot leave from a tentative address), as after boot on a
+        # real host where DAD finished long ago.
+        for conf in ("all", "default"):
+            subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    netns,
+                    "sysctl",
+                    "-qw",
+                    f"net.ipv6.conf.{conf}.accept_dad=0",
+                ],
+                check=True,
+                timeout=30,
+            )
         _ip("link", "add", outside, "type", "veth", "peer", "name", "eth0", "netns", netns)
         _ip("link", "set", outside, "master", self.bridge, "up")
         _ip("-n", netns, "link", "set", "lo", "up")

@@ -1,0 +1,11 @@
+"""The namespace lab: test hosts on a bridge, a sniffer, and vrrpyd processes in them.
+
+One place for multi-host setups (runtime tests, the live demo, benchmarks,
+interop). Needs root and iproute2; nothing here is imported by ``import vrrpy``.
+"""
+
+from vrrpy.lab.capture import Capture
+from vrrpy.lab.daemon import Daemon, render, wait_for
+from vrrpy.lab.netns import Host, Lab
+
+__all__ = ["Capture", "Daemon", "Host", "Lab", "render", "wait_for"]

@@ -1,0 +1,120 @@
+"""vrrpyd in lab hosts: configuration files, processes, state files, waiting.
+
+The one way the runtime tests, the live demo, the benchmarks and the interop
+suite start and observe a vrrpyd.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from vrrpy.lab.netns import Host
+
+
+def toml_value(value: Any) -> str:
+    """``value`` written as TOML (the few types a vrrpyd file uses)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(value)
+
+
+def render(state_file: Path, instances: list[Mapping[str, Any]], log_level: str = "info") -> str:
+    """A vrrpyd TOML file."""
+    lines = [
+        "[global]",
+        f"state_file = {toml_value(str(state_file))}",
+        f'log_level = "{log_level}"',
+    ]
+    for inst in instances:
+        lines += ["", "[[instance]]"]
+        lines += [f"{key} = {toml_value(value)}" for key, value in inst.items()]
+    return "\n".join(lines) + "\n"
+
+
+class Daemon:
+    """One vrrpyd process in one lab host, with its own directory, file and log."""
+
+    def __init__(self, host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> None:
+        self.host = host
+        self.dir = workdir / host.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "vrrpyd.toml"
+        self.state_file = self.dir / "state.json"
+        self.log = self.dir / "vrrpyd.log"
+        self.write(instances)
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def write(self, instances: list[Mapping[str, Any]]) -> None:
+        self.conf.write_text(render(self.state_file, instances))
+
+    def start(self) -> Daemon:
+        log = open(self.log, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = self.host.popen(
+            [sys.executable, "-m", "vrrpy.daemon", "-c", str(self.conf)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        wait_for(lambda: self.state_file.exists() or self.proc.poll() is not None, 10)  # type: ignore[union-attr]
+        if self.proc.poll() is not None:
+            raise AssertionError(f"vrrpyd exited: {self.log.read_text()}")
+        return self
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, sig)
+
+    def kill(self) -> None:
+        """SIGKILL: no priority 0, no cleanup."""
+        self.signal(signal.SIGKILL)
+        assert self.proc is not None
+        self.proc.wait(5)
+
+    def terminate(self) -> int:
+        self.signal(signal.SIGTERM)
+        assert self.proc is not None
+        return self.proc.wait(10)
+
+    def state(self) -> dict[str, Any]:
+        for _ in range(50):
+            try:
+                return json.loads(self.state_file.read_text())  # type: ignore[no-any-return]
+            except (FileNotFoundError, json.JSONDecodeError):
+                time.sleep(0.02)
+        raise AssertionError("no state file")
+
+    def refresh(self) -> None:
+        """Ask for a fresh state file (SIGUSR1) and wait until it is rewritten."""
+        before = self.state_file.stat().st_mtime_ns
+        self.signal(signal.SIGUSR1)
+        wait_for(lambda: self.state_file.stat().st_mtime_ns != before, 3, step=0.005)
+
+    def instance(self, name: str = "VI_1") -> dict[str, Any]:
+        return self.state()["instances"][name]  # type: ignore[no-any-return]
+
+    def addresses(self, dev: str = "eth0") -> str:
+        return self.host.run(["ip", "-o", "addr", "show", "dev", dev]).stdout
+
+
+def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.02) -> bool:
+    """Poll ``predicate`` until true or ``timeout`` seconds; return its last truth."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())

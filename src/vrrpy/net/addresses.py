@@ -1,0 +1,187 @@
+"""Virtual addresses and virtual MACs on Linux interfaces, through netlink (pyroute2).
+
+The runtime's only way to change interfaces. It remembers what it added, so it
+removes only addresses vrrpy put there (an address the administrator
+configured is never touched), and it is opened inside the network namespace
+the caller runs in.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
+from typing import Any, TypeAlias
+
+logger = logging.getLogger("vrrpy.net")
+
+Interface: TypeAlias = IPv4Interface | IPv6Interface
+IFA_F_NODAD = 0x02
+IFA_F_TENTATIVE = 0x40
+_EEXIST = errno.EEXIST
+_GONE = (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV)
+
+
+def vmac_address(vrid: int, family: int) -> str:
+    """The VRRP virtual MAC (RFC 9568 7.3): 00:00:5e:00:01:VRID, or 00:00:5e:00:02:VRID for IPv6."""
+    return f"00:00:5e:00:0{1 if family == 4 else 2}:{vrid:02x}"
+
+
+class _SyncIPRoute:
+    """pyroute2's synchronous IPRoute, confined to a thread of its own.
+
+    pyroute2 0.9 drives its synchronous API with an asyncio event loop of its
+    own, which refuses to run inside the runtime's running loop. So the handle
+    lives in one worker thread and every call is handed to it; netlink calls
+    take well under a millisecond, so the caller simply waits for the answer.
+    """
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-netlink")
+        self._ipr: Any = self._pool.submit(self._open).result()
+
+    @staticmethod
+    def _open() -> Any:
+        from pyroute2 import IPRoute  # type: ignore[import-untyped]  # runtime only
+
+        return IPRoute()
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        method = getattr(self._ipr, name)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            return self._pool.submit(method, *args, **kwargs).result()
+
+        return call
+
+    def shutdown(self) -> None:
+        self._pool.submit(self._ipr.close).result()
+        self._pool.shutdown()
+
+
+class Netlink:
+    """A pyroute2 IPRoute handle plus the bookkeeping of what we added."""
+
+    def __init__(self) -> None:
+        self._ipr: Any = _SyncIPRoute()
+        self.added: dict[tuple[int, Interface], None] = {}
+        """(ifindex, address) pairs vrrpy added and has not removed yet."""
+
+    def close(self) -> None:
+        """Close the netlink socket and its thread."""
+        self._ipr.shutdown()
+
+    # ------------------------------------------------------------- links
+
+    def index(self, ifname: str) -> int:
+        """The interface index of ``ifname``; ``KeyError`` if there is no such interface."""
+        found = self._ipr.link_lookup(ifname=ifname)
+        if not found:
+            raise KeyError(ifname)
+        return int(found[0])
+
+    def mac(self, ifindex: int) -> str:
+        """The interface's MAC address."""
+        link = self._ipr.get_links(ifindex)[0]
+        return str(link.get_attr("IFLA_ADDRESS"))
+
+    def addresses(self, ifindex: int) -> list[Interface]:
+        """Every address on the interface, as interfaces (address/prefix)."""
+        result: list[Interface] = []
+        for msg in self._ipr.get_addr(index=ifindex):
+            addr = msg.get_attr("IFA_ADDRESS")
+            prefix = msg["prefixlen"]
+            if msg["family"] == 10:
+                result.append(IPv6Interface(f"{addr}/{prefix}"))
+            else:
+                result.append(IPv4Interface(f"{addr}/{prefix}"))
+        return result
+
+    def primary_ipv4(self, ifindex: int, exclude: set[IPv4Address]) -> IPv4Address | None:
+        """The interface's primary IPv4 address (the first one that is not a virtual address)."""
+        for iface in self.addresses(ifindex):
+            if isinstance(iface, IPv4Interface) and iface.ip not in exclude:
+                return iface.ip
+        return None
+
+    def link_local(self, ifindex: int) -> IPv6Address | None:
+        """The interface's IPv6 link-local address, unless it is still tentative (DAD)."""
+        for msg in self._ipr.get_addr(index=ifindex, family=10):
+            addr = IPv6Address(msg.get_attr("IFA_ADDRESS"))
+            flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
+            if addr.is_link_local and not flags & IFA_F_TENTATIVE:
+                return addr
+        return None
+
+    def add_vmac(self, parent: int, name: str, mac: str) -> int:
+        """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up."""
+        try:
+            index = self.index(name)
+        except KeyError:
+            self._ipr.link(
+                "add",
+                ifname=name,
+                kind="macvlan",
+                link=parent,
+                macvlan_mode="private",
+                address=mac,
+            )
+            index = self.index(name)
+        self._ipr.link("set", index=index, state="up")
+        return index
+
+    def remove_link(self, name: str) -> None:
+        """Delete a link vrrpy created (a VMAC); nothing if it is gone."""
+        with contextlib.suppress(KeyError):
+            self._ipr.link("del", index=self.index(name))
+
+    # --------------------------------------------------------- addresses
+
+    def add(self, ifindex: int, address: Interface) -> bool:
+        """Add ``address``; IPv6 without DAD. Returns False if it was already there.
+
+        An address that was already present is not recorded as ours, so it is
+        never removed by :meth:`remove`.
+        """
+        from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
+        kwargs: dict[str, Any] = {}
+        if address.version == 6:
+            kwargs["flags"] = IFA_F_NODAD
+        try:
+            self._ipr.addr(
+                "add",
+                index=ifindex,
+                address=str(address.ip),
+                prefixlen=address.network.prefixlen,
+                **kwargs,
+            )
+        except NetlinkError as exc:
+            if exc.code == _EEXIST:
+                return False
+            raise
+        self.added[(ifindex, address)] = None
+        return True
+
+    def remove(self, ifindex: int, address: Interface, force: bool = False) -> bool:
+        """Remove ``address`` if vrrpy added it (or ``force``). Returns True if removed."""
+        from pyroute2.netlink.exceptions import NetlinkError
+
+        if not force and (ifindex, address) not in self.added:
+            return False
+        self.added.pop((ifindex, address), None)
+        try:
+            self._ipr.addr(
+                "del",
+                index=ifindex,
+                address=str(address.ip),
+                prefixlen=address.network.prefixlen,
+            )
+        except NetlinkError as exc:
+            if exc.code in _GONE:
+                return False
+            raise
+        return True

@@ -1,0 +1,262 @@
+"""One configured VRRP instance on Linux: a sans-IO core plus the I/O it asks for.
+
+The :class:`InstanceRunner` feeds the core packets and timer expiries, and
+performs its actions: adverts through the shared interface socket, addresses
+through netlink, gratuitous ARP / unsolicited NA through the announcer. The
+clock is the event loop's monotonic clock, handed to the core as ``now``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo, encode_vrrp
+from vrrpy.core.actions import (
+    Action,
+    AddAddresses,
+    Announce,
+    RemoveAddresses,
+    SendAdvertisement,
+    Transition,
+)
+from vrrpy.core.state import State
+from vrrpy.core.vrrp import VirtualRouter
+from vrrpy.net.addresses import Interface, Netlink, vmac_address
+from vrrpy.runtime.sockets import VRRPSocket, default_destination
+
+if TYPE_CHECKING:
+    from vrrpy.daemon.config import InstanceConfig
+
+logger = logging.getLogger("vrrpy.runtime")
+
+TransitionHook = Callable[["InstanceRunner", Transition], None]
+
+
+class InstanceRunner:
+    """Drives one :class:`VirtualRouter` on one interface (or its VMAC)."""
+
+    def __init__(
+        self,
+        spec: InstanceConfig,
+        loop: asyncio.AbstractEventLoop,
+        netlink: Netlink,
+        socket_for: Callable[[str, int, int, IPAddress], VRRPSocket],
+        announcer_for: Callable[[str], Any],
+        on_transition: TransitionHook | None = None,
+    ) -> None:
+        self.spec = spec
+        self.loop = loop
+        self.netlink = netlink
+        self._socket_for = socket_for
+        self._announcer_for = announcer_for
+        self.on_transition = on_transition
+        self.family = spec.virtual_addresses[0].version
+        self.router: VirtualRouter | None = None
+        self.since = time.time()
+        self.lateness: list[float] = []
+        """How late each scheduled advert left, in seconds (the last 10,000)."""
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        self._announce_handles: list[asyncio.TimerHandle] = []
+        self._wire: dict[int, tuple[Advertisement, list[tuple[bytes, IPAddress]]]] = {}
+        self._by_address: dict[IPAddress, Interface] = {
+            iface.ip: iface for iface in spec.virtual_addresses
+        }
+        self.ifindex = 0
+        self.addr_ifindex = 0
+        self.addr_ifname = spec.interface
+        self.mac = ""
+        self.socket: VRRPSocket | None = None
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Resolve the interface, clean stale addresses, open the socket, start the core."""
+        spec = self.spec
+        nl = self.netlink
+        self.ifindex = nl.index(spec.interface)
+        vips = set(self._by_address)
+        if self.family == 4:
+            primary: IPAddress | None = nl.primary_ipv4(self.ifindex, vips)  # type: ignore[arg-type]
+        else:
+            primary = nl.link_local(self.ifindex)
+        if primary is None:
+            what = "IPv4 address" if self.family == 4 else "usable IPv6 link-local address"
+            raise RuntimeError(f"{spec.name}: interface {spec.interface} has no {what}")
+        self.addr_ifindex, self.addr_ifname = self.ifindex, spec.interface
+        self.mac = nl.mac(self.ifindex)
+        if spec.use_vmac:
+            self.addr_ifname = f"vrrp{self.family}.{spec.vrid}"
+            self.mac = vmac_address(spec.vrid, self.family)
+            self.addr_ifindex = nl.add_vmac(self.ifindex, self.addr_ifname, self.mac)
+        present = {iface.ip for iface in nl.addresses(self.addr_ifindex)}
+        if spec.priority == 255:
+            missing = [str(a) for a in vips if a not in present]
+            if missing:
+                raise RuntimeError(
+                    f"{spec.name}: priority 255 means address owner, but "
+                    f"{', '.join(missing)} is not configured on {self.addr_ifname}"
+                )
+        else:
+            for address in vips & present:
+                nl.remove(self.addr_ifindex, self._by_address[address], force=True)
+                logger.warning(
+                    "%s: removed %s from %s, left by an earlier run (we start as Backup)",
+                    spec.name,
+                    address,
+                    self.addr_ifname,
+                )
+        sock_ifname = self.addr_ifname if spec.use_vmac else spec.interface
+        sock_index = self.addr_ifindex if spec.use_vmac else self.ifindex
+        self.socket = self._socket_for(sock_ifname, sock_index, self.family, primary)
+        self.router = VirtualRouter(spec.router_config(primary))
+        self._perform(self.router.startup(self.loop.time()))
+
+    def stop(self) -> None:
+        """Resign (priority 0 if Master), withdraw addresses, remove the VMAC, stop timers."""
+        router = self.router
+        if router is not None:
+            self._perform(router.shutdown(self.loop.time()))
+        self._cancel_timer()
+        self._cancel_announces()
+        for key in [k for k in self.netlink.added if k[0] == self.addr_ifindex]:
+            self.netlink.remove(*key)
+        if self.spec.use_vmac and self.addr_ifname != self.spec.interface:
+            self.netlink.remove_link(self.addr_ifname)
+        self.router = None
+
+    # --------------------------------------------------------------- events
+
+    def receive(self, data: bytes, info: PacketInfo) -> None:
+        """A packet for our VRID arrived on our interface."""
+        router = self.router
+        if router is not None:
+            self._perform(router.receive_packet(data, info, self.loop.time()))
+
+    def set_priority(self, priority: int) -> None:
+        """Tracking changed our priority."""
+        if self.router is not None:
+            self._perform(self.router.set_priority(priority, self.loop.time()))
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        router = self.router
+        if router is None:
+            return
+        now = self.loop.time()
+        due = self._timer_at
+        actions = router.handle_timer(now)
+        if due is not None and actions and isinstance(actions[0], SendAdvertisement):
+            self.lateness.append(now - due)
+            if len(self.lateness) > 10_000:
+                del self.lateness[:5_000]
+        self._perform(actions)
+
+    # -------------------------------------------------------------- actions
+
+    def _perform(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, SendAdvertisement):
+                self._send(action.advert)
+            elif isinstance(action, AddAddresses):
+                for address in action.addresses:
+                    self.netlink.add(self.addr_ifindex, self._by_address[address])
+            elif isinstance(action, RemoveAddresses):
+                self._cancel_announces()
+                for address in action.addresses:
+                    self.netlink.remove(self.addr_ifindex, self._by_address[address])
+            elif isinstance(action, Announce):
+                self._announce(action.addresses)
+            elif isinstance(action, Transition):
+                self.since = time.time()
+                logger.info(
+                    "%s: %s -> %s (%s)",
+                    self.spec.name,
+                    action.old.value,
+                    action.new.value,
+                    action.reason,
+                )
+                if self.on_transition is not None:
+                    self.on_transition(self, action)
+        self._arm()
+
+    def _send(self, advert: Advertisement) -> None:
+        sock = self.socket
+        if sock is None:
+            return
+        cached = self._wire.get(id(advert))
+        if cached is None or cached[0] is not advert:
+            peers = self.spec.unicast_peers or (default_destination(self.family),)
+            packets = [(encode_vrrp(advert, sock.source, peer), peer) for peer in peers]
+            cached = self._wire[id(advert)] = (advert, packets)
+        for payload, peer in cached[1]:
+            sock.send(payload, peer)
+
+    def _announce(self, addresses: tuple[IPAddress, ...]) -> None:
+        from vrrpy.net.announce import schedule
+
+        self._cancel_announces()
+        spec = self.spec
+        announcer = self._announcer_for(self.addr_ifname)
+        now = self.loop.time()
+        for at in schedule(now, spec.garp_repeat, spec.garp_interval, spec.garp_refresh):
+            if at <= now:
+                announcer.send(addresses, self.mac)
+            else:
+                self._announce_handles.append(
+                    self.loop.call_at(at, announcer.send, addresses, self.mac)
+                )
+        if spec.garp_refresh > 0:
+            self._announce_handles.append(
+                self.loop.call_at(now + spec.garp_refresh, self._refresh, addresses)
+            )
+
+    def _refresh(self, addresses: tuple[IPAddress, ...]) -> None:
+        if self.router is not None and self.router.state is State.MASTER:
+            self._announce(addresses)
+
+    # ---------------------------------------------------------------- timers
+
+    def _arm(self) -> None:
+        router = self.router
+        deadline = None if router is None else router.get_timer()
+        if deadline == self._timer_at and self._timer is not None:
+            return
+        self._cancel_timer()
+        if deadline is not None:
+            self._timer_at = deadline
+            self._timer = self.loop.call_at(deadline, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = None
+        self._timer_at = None
+
+    def _cancel_announces(self) -> None:
+        for handle in self._announce_handles:
+            handle.cancel()
+        self._announce_handles.clear()
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> dict[str, object]:
+        """What the state file says about this instance."""
+        router = self.router
+        spec = self.spec
+        return {
+            "state": router.state.value if router else State.INITIALIZE.value,
+            "priority": spec.priority,
+            "effective_priority": router.priority if router else spec.priority,
+            "vrid": spec.vrid,
+            "interface": spec.interface,
+            "since": self.since,
+            "master_address": str(router.master_address)
+            if router and router.master_address
+            else None,
+            "counters": router.counters.as_dict() if router else {},
+        }

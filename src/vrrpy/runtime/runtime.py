@@ -1,0 +1,189 @@
+"""The Linux runtime: many instances, one event loop, one socket per interface and family.
+
+Packets are demultiplexed by (interface, family, VRID) to the instance that
+owns them; a VRID nobody configured is counted and dropped. Timers are
+``loop.call_at`` handles re-armed from each core's ``get_timer()``, so an
+advert leaves when its deadline comes, not when a polling loop next looks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from vrrpy.codec.vrrp import IPAddress, PacketInfo
+from vrrpy.net.addresses import Netlink
+from vrrpy.runtime.instance import InstanceRunner, TransitionHook
+from vrrpy.runtime.sockets import VRRPSocket
+
+if TYPE_CHECKING:
+    from vrrpy.daemon.config import InstanceConfig
+
+logger = logging.getLogger("vrrpy.runtime")
+
+
+class Runtime:
+    """Runs VRRP instances on this host (in the network namespace it runs in)."""
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        on_transition: TransitionHook | None = None,
+    ) -> None:
+        self.loop = loop or asyncio.get_event_loop()
+        self.on_transition = on_transition
+        self.netlink = Netlink()
+        self.instances: dict[str, InstanceRunner] = {}
+        self.sockets: dict[tuple[str, int], VRRPSocket] = {}
+        self.unknown_vrid = 0
+        self._routes: dict[tuple[str, int], dict[int, InstanceRunner]] = {}
+        self._announcers: dict[str, Any] = {}
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, specs: Iterable[InstanceConfig]) -> None:
+        """Start every instance in ``specs`` (stopping the ones already started on failure)."""
+        started: list[str] = []
+        try:
+            for spec in specs:
+                self.add(spec)
+                started.append(spec.name)
+        except BaseException:
+            for name in started:
+                self.remove(name)
+            raise
+
+    def add(self, spec: InstanceConfig) -> InstanceRunner:
+        """Start one instance."""
+        if spec.name in self.instances:
+            raise ValueError(f"instance {spec.name!r} is already running")
+        runner = InstanceRunner(
+            spec,
+            self.loop,
+            self.netlink,
+            self._socket_for,
+            self._announcer_for,
+            self.on_transition,
+        )
+        self.instances[spec.name] = runner  # before start: its first transition is reported
+        try:
+            runner.start()
+        except BaseException:
+            del self.instances[spec.name]
+            runner.stop()
+            raise
+        self._prepare_announcements(runner)
+        assert runner.socket is not None
+        key = (runner.socket.ifname, runner.family)
+        self._routes.setdefault(key, {})[spec.vrid] = runner
+        return runner
+
+    def remove(self, name: str) -> dict[str, object]:
+        """Stop one instance as on SIGTERM: priority 0 if Master, addresses withdrawn.
+
+        Returns the instance's final status (state INIT, its counters).
+        """
+        runner = self.instances.pop(name)
+        sock = runner.socket
+        runner.stop()
+        final = runner.status()
+        if sock is not None:
+            key = (sock.ifname, runner.family)
+            routes = self._routes.get(key, {})
+            routes.pop(runner.spec.vrid, None)
+            if not routes:
+                self._close_socket(key)
+        return final
+
+    def stop(self) -> None:
+        """Stop every instance, then close sockets and netlink."""
+        for name in list(self.instances):
+            self.remove(name)
+        for key in list(self.sockets):
+            self._close_socket(key)
+        for announcer in self._announcers.values():
+            announcer.close()
+        self._announcers.clear()
+        self.netlink.close()
+
+    def reload(self, specs: Iterable[InstanceConfig]) -> tuple[list[str], list[str], list[str]]:
+        """Apply a new configuration: unchanged instances keep running untouched.
+
+        Returns (added, removed, restarted) instance names. An instance whose
+        configuration changed is stopped and started again.
+        """
+        wanted = {spec.name: spec for spec in specs}
+        removed = [name for name in self.instances if name not in wanted]
+        restarted = [
+            name
+            for name, spec in wanted.items()
+            if name in self.instances and self.instances[name].spec != spec
+        ]
+        added = [name for name in wanted if name not in self.instances]
+        for name in removed + restarted:
+            self.remove(name)
+        for name in restarted + added:
+            self.add(wanted[name])
+        return added, removed, restarted
+
+    # --------------------------------------------------------------- status
+
+    def status(self) -> dict[str, dict[str, object]]:
+        """Per-instance status, as the state file shows it."""
+        return {name: runner.status() for name, runner in self.instances.items()}
+
+    # ------------------------------------------------------------ internals
+
+    def _socket_for(self, ifname: str, ifindex: int, family: int, source: IPAddress) -> VRRPSocket:
+        key = (ifname, family)
+        sock = self.sockets.get(key)
+        if sock is None:
+            sock = VRRPSocket(ifname, ifindex, family, source)
+            self.sockets[key] = sock
+            routes = self._routes.setdefault(key, {})
+            self.loop.add_reader(sock.fileno(), sock.read, self._deliver_for(routes))
+        return sock
+
+    def _deliver_for(self, routes: dict[int, InstanceRunner]) -> Any:
+        def deliver(data: bytes, info: PacketInfo) -> None:
+            runner = routes.get(data[1]) if len(data) > 1 else None
+            if runner is None:
+                self.unknown_vrid += 1
+                return
+            runner.receive(data, info)
+
+        return deliver
+
+    def _close_socket(self, key: tuple[str, int]) -> None:
+        sock = self.sockets.pop(key, None)
+        if sock is not None:
+            self.loop.remove_reader(sock.fileno())
+            sock.close()
+        self._routes.pop(key, None)
+
+    def _prepare_announcements(self, runner: InstanceRunner) -> None:
+        """Build this instance's GARP / NA frames in a thread now, not when it takes over.
+
+        scapy crafts them and costs about a second to import; paid at takeover,
+        that second would sit between the first advert and the first GARP.
+        """
+        announcer = self._announcer_for(runner.addr_ifname)
+        addresses = [iface.ip for iface in runner.spec.virtual_addresses]
+        mac = runner.mac
+
+        def build() -> None:
+            for address in addresses:
+                announcer.frame(address, mac)
+
+        threading.Thread(target=build, name="vrrpy-frames", daemon=True).start()
+
+    def _announcer_for(self, ifname: str) -> Any:
+        announcer = self._announcers.get(ifname)
+        if announcer is None:
+            from vrrpy.net.announce import Announcer
+
+            announcer = self._announcers[ifname] = Announcer(ifname)
+        return announcer

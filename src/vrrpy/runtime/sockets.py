@@ -1,0 +1,155 @@
+"""Raw IP protocol 112 sockets: one per interface and address family, shared by its VRIDs.
+
+Sends with TTL / hop limit 255 and multicast loopback off (our own adverts never
+come back to us); joins 224.0.0.18 or ff02::12 on the interface; receives the
+facts the decoder must check: the IPv4 TTL from the IP header, the IPv6 hop limit
+and destination from ancillary data (IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO). The
+source of every advert is pinned with IP_PKTINFO / IPV6_PKTINFO, so the primary
+address (IPv4) or the link-local address (IPv6) is used whatever else the
+interface holds, virtual addresses included.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from collections.abc import Callable
+from ipaddress import IPv4Address, IPv6Address
+
+from vrrpy.codec.errors import DecodeError
+from vrrpy.codec.ip import parse_ipv4
+from vrrpy.codec.vrrp import (
+    IPPROTO_VRRP,
+    VRRP_MULTICAST_V4,
+    VRRP_MULTICAST_V6,
+    VRRP_TTL,
+    IPAddress,
+    PacketInfo,
+)
+
+Receiver = Callable[[bytes, PacketInfo], None]
+_ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
+_MAX_BATCH = 256
+_IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not export it
+
+
+class VRRPSocket:
+    """A raw socket for protocol 112 on one interface, for one address family."""
+
+    def __init__(self, ifname: str, ifindex: int, family: int, source: IPAddress) -> None:
+        self.ifname = ifname
+        self.ifindex = ifindex
+        self.family = family
+        self.source = source
+        self.received = 0
+        self.sent = 0
+        self.send_errors = 0
+        self.header_errors = 0
+        af = socket.AF_INET if family == 4 else socket.AF_INET6
+        sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            if family == 4:
+                self._setup_v4(sock)
+            else:
+                self._setup_v6(sock)
+            sock.setblocking(False)
+        except OSError:
+            sock.close()
+            raise
+        self.sock = sock
+
+    def _setup_v4(self, sock: socket.socket) -> None:
+        mreqn = struct.pack("4s4si", VRRP_MULTICAST_V4.packed, b"\0\0\0\0", self.ifindex)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        self._pktinfo = [
+            (
+                socket.IPPROTO_IP,
+                _IP_PKTINFO,
+                struct.pack("i4s4s", self.ifindex, self.source.packed, b"\0\0\0\0"),
+            )
+        ]
+
+    def _setup_v6(self, sock: socket.socket) -> None:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+        mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        self._pktinfo = [
+            (
+                socket.IPPROTO_IPV6,
+                socket.IPV6_PKTINFO,
+                self.source.packed + struct.pack("@I", self.ifindex),
+            )
+        ]
+
+    def fileno(self) -> int:
+        """The socket's file descriptor, for the event loop."""
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        """Close the socket (leaving the group with it)."""
+        self.sock.close()
+
+    def send(self, payload: bytes, destination: IPAddress) -> bool:
+        """Send one VRRP message; False (and counted) if the kernel refused it."""
+        try:
+            if self.family == 4:
+                self.sock.sendmsg([payload], self._pktinfo, 0, (str(destination), 0))
+            else:
+                self.sock.sendmsg(
+                    [payload], self._pktinfo, 0, (str(destination), 0, 0, self.ifindex)
+                )
+        except OSError:
+            self.send_errors += 1
+            return False
+        self.sent += 1
+        return True
+
+    def read(self, deliver: Receiver) -> None:
+        """Read what is queued (up to a batch) and hand each VRRP message to ``deliver``."""
+        sock = self.sock
+        for _ in range(_MAX_BATCH):
+            try:
+                if self.family == 4:
+                    datagram = sock.recv(65535)
+                else:
+                    data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                self.header_errors += 1
+                return
+            self.received += 1
+            if self.family == 4:
+                try:
+                    src4, dst4, ttl, _proto, payload = parse_ipv4(datagram)
+                except DecodeError:
+                    self.header_errors += 1
+                    continue
+                deliver(payload, PacketInfo(src4, dst4, ttl))
+                continue
+            hop_limit = -1
+            dst6 = VRRP_MULTICAST_V6
+            for level, kind, value in anc:
+                if level != socket.IPPROTO_IPV6:
+                    continue
+                if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                    hop_limit = struct.unpack("@i", value[:4])[0]
+                elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                    dst6 = IPv6Address(value[:16])
+            src6 = IPv6Address(addr[0].split("%", 1)[0])
+            deliver(data, PacketInfo(src6, dst6, hop_limit))
+
+
+def default_destination(family: int) -> IPv4Address | IPv6Address:
+    """The VRRP multicast group of ``family``."""
+    return VRRP_MULTICAST_V4 if family == 4 else VRRP_MULTICAST_V6

@@ -1,0 +1,280 @@
+"""vrrpyd on real interfaces: namespaces on a bridge, raw sockets, netlink, real timing.
+
+Each test builds a lab (h1, h2: routers; h3: client and capture), runs vrrpyd
+in the routers, and checks states, addresses and what went over the wire. The
+advert interval is 100 ms so that failovers take a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from vrrpy.core.timers import master_down_interval, skew_time
+from vrrpy.lab import Capture, Lab
+from vrrpyd_harness import Daemon, require_root, wait_for
+
+VIP = "192.0.2.100"
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    require_root()
+    with Lab(hosts=3) as built:
+        yield built
+
+
+def inst(**overrides: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "VI_1",
+        "interface": "eth0",
+        "vrid": 51,
+        "priority": 100,
+        "advert_interval": 0.1,
+        "virtual_addresses": [f"{VIP}/24"],
+        "garp_repeat": 2,
+    }
+    base.update(overrides)
+    return base
+
+
+def pair(lab: Lab, tmp_path: Path, h1: dict[str, Any], h2: dict[str, Any]) -> tuple[Daemon, Daemon]:
+    return (
+        Daemon(lab["h1"], tmp_path, [inst(**h1)]),
+        Daemon(lab["h2"], tmp_path, [inst(**h2)]),
+    )
+
+
+def master_is(daemon: Daemon, name: str = "VI_1") -> bool:
+    return daemon.instance(name)["state"] == "MASTER"
+
+
+def backup_is(daemon: Daemon, name: str = "VI_1") -> bool:
+    return daemon.instance(name)["state"] == "BACKUP"
+
+
+def adverts(records: list[dict[str, Any]], src: str) -> list[dict[str, Any]]:
+    return [r for r in records if r["kind"] == "vrrp" and r["src"] == src and not r["outgoing"]]
+
+
+def test_election_gives_the_address_to_the_highest_priority(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1), 3)
+    assert wait_for(lambda: backup_is(d2), 3)
+    assert f"{VIP}/24" in d1.addresses()
+    assert VIP not in d2.addresses()
+    d2.refresh()
+    assert d2.instance()["master_address"] == "192.0.2.11"
+    cap = Capture(lab["h3"])
+    time.sleep(0.5)
+    seen = adverts(cap.stop(), "192.0.2.11")
+    assert len(seen) >= 3
+    assert {(r["ttl"], r["version"], r["vrid"], r["priority"]) for r in seen} == {(255, 3, 51, 200)}
+    assert not adverts(cap.records, "192.0.2.12")
+
+
+def test_sigkill_of_master_fails_over_at_master_down_interval(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    cap = Capture(lab["h3"])
+    time.sleep(0.3)
+    d1.kill()
+    lab["h1"].link(False)
+    assert wait_for(lambda: master_is(d2), 3)
+    time.sleep(0.3)
+    records = cap.stop()
+    last_old = adverts(records, "192.0.2.11")[-1]["t"]
+    first_new = adverts(records, "192.0.2.12")[0]["t"]
+    gap = first_new - last_old
+    predicted = master_down_interval(100, 10)
+    assert predicted - 0.005 < gap < predicted + 0.05, gap
+    assert f"{VIP}/24" in d2.addresses()
+
+
+def test_graceful_stop_hands_over_within_skew_time(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    cap = Capture(lab["h3"])
+    time.sleep(0.2)
+    assert d1.terminate() == 0
+    assert wait_for(lambda: master_is(d2), 3)
+    time.sleep(0.2)
+    records = cap.stop()
+    zero = [r for r in adverts(records, "192.0.2.11") if r["priority"] == 0]
+    assert len(zero) == 1
+    first_new = adverts(records, "192.0.2.12")[0]["t"]
+    assert 0 < first_new - zero[0]["t"] < skew_time(100, 10) + 0.02
+    assert VIP not in d1.addresses()
+    assert d1.instance()["state"] == "INIT"
+
+
+def test_no_preempt_keeps_the_running_master(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200, "preempt": False}, {"priority": 100})
+    d2.start()
+    assert wait_for(lambda: master_is(d2), 3)
+    d1.start()
+    time.sleep(1.5)
+    assert master_is(d2) and backup_is(d1)
+
+
+def test_higher_priority_joining_preempts(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d2.start()
+    assert wait_for(lambda: master_is(d2), 3)
+    d1.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    assert VIP not in d2.addresses()
+
+
+def test_link_down_on_master_fails_over_and_link_up_preempts_back(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    lab["h1"].link(False)
+    assert wait_for(lambda: master_is(d2), 3)
+    lab["h1"].link(True)
+    assert wait_for(lambda: backup_is(d2), 3)
+    assert master_is(d1)
+
+
+def test_ipv6_virtual_address_fails_over(lab: Lab, tmp_path: Path) -> None:
+    v6 = {"virtual_addresses": ["2001:db8::100/64"]}
+    d1, d2 = pair(lab, tmp_path, {"priority": 200, **v6}, {"priority": 100, **v6})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    assert "2001:db8::100/64" in d1.addresses()
+    cap = Capture(lab["h3"])
+    time.sleep(0.3)
+    d1.kill()
+    assert wait_for(lambda: master_is(d2), 3)
+    records = cap.stop()
+    sources = {r["src"] for r in records if r["kind"] == "vrrp"}
+    assert sources == {str(lab["h1"].link_local), str(lab["h2"].link_local)}
+    assert all(r["ttl"] == 255 for r in records if r["kind"] == "vrrp")
+    assert "2001:db8::100/64" in d2.addresses()
+
+
+def test_vmac_carries_the_address_and_sources_the_adverts(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200, "use_vmac": True}, {"use_vmac": True})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    assert f"{VIP}/24" in d1.addresses("vrrp4.51")
+    link = lab["h1"].run(["ip", "-o", "link", "show", "vrrp4.51"]).stdout
+    assert "00:00:5e:00:01:33" in link
+    cap = Capture(lab["h3"])
+    time.sleep(0.3)
+    seen = adverts(cap.stop(), "192.0.2.11")
+    assert seen and {r["src_mac"] for r in seen} == {"00:00:5e:00:01:33"}
+    d1.terminate()
+    assert "vrrp4.51" not in lab["h1"].run(["ip", "-o", "link"]).stdout
+
+
+def test_unicast_peers(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(
+        lab,
+        tmp_path,
+        {"priority": 200, "unicast_peers": ["192.0.2.12"]},
+        {"priority": 100, "unicast_peers": ["192.0.2.11"]},
+    )
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    d2.refresh()
+    assert d2.instance()["counters"]["adverts_received"] > 0
+    d1.kill()
+    assert wait_for(lambda: master_is(d2), 3)
+
+
+def test_client_arp_entry_moves_to_the_new_master(lab: Lab, tmp_path: Path) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    client = lab["h3"]
+    ping = [
+        sys.executable,
+        "-c",
+        f"import socket; socket.socket(socket.AF_INET, "
+        f"socket.SOCK_DGRAM).sendto(b'x', ('{VIP}', 9))",
+    ]
+    client.run(ping)
+
+    def neigh() -> str:
+        return client.run(["ip", "neigh", "show", VIP]).stdout
+
+    assert wait_for(lambda: lab["h1"].mac in neigh(), 3)
+    d1.kill()
+    lab["h1"].link(False)
+    assert wait_for(lambda: lab["h2"].mac in neigh(), 3), neigh()
+
+
+def test_sighup_reload_adds_an_instance_without_flapping_the_others(
+    lab: Lab, tmp_path: Path
+) -> None:
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    before = d1.instance()
+    d1.write([inst(priority=200), inst(name="VI_2", vrid=52, virtual_addresses=["192.0.2.101/24"])])
+    d1.signal(signal.SIGHUP)
+    assert wait_for(lambda: "VI_2" in d1.state()["instances"], 3)
+    assert wait_for(lambda: master_is(d1, "VI_2"), 3)
+    after = d1.instance()
+    assert after["since"] == before["since"]
+    assert after["counters"]["transitions"] == before["counters"]["transitions"]
+    assert master_is(d2) is False
+    d1.write([inst(name="VI_2", vrid=52, virtual_addresses=["192.0.2.101/24"])])
+    d1.signal(signal.SIGHUP)
+    assert wait_for(lambda: "VI_1" not in d1.state()["instances"], 3)
+    assert wait_for(lambda: master_is(d2), 3)
+    assert f"{VIP}/24" not in d1.addresses()
+
+
+def test_stale_address_from_a_crashed_run_is_removed_at_start(lab: Lab, tmp_path: Path) -> None:
+    lab["h2"].run(["ip", "addr", "add", f"{VIP}/24", "dev", "eth0"])
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    assert VIP not in d2.addresses()
+
+
+def test_sigusr1_rewrites_the_state_file(lab: Lab, tmp_path: Path) -> None:
+    d1 = Daemon(lab["h1"], tmp_path, [inst(priority=200)]).start()
+    assert wait_for(lambda: master_is(d1), 3)
+    d1.state_file.unlink()
+    d1.signal(signal.SIGUSR1)
+    assert wait_for(d1.state_file.exists, 3)
+    assert d1.state()["pid"] == d1.proc.pid  # type: ignore[union-attr]
+
+
+def test_check_reports_bad_configs_with_their_keys(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(
+        '[global]\nstate_file = "/tmp/x.json"\n\n[[instance]]\nname = "A"\ninterface = "eth0"\n'
+        'vrid = 300\nvirtual_addresses = ["192.0.2.1/24", "2001:db8::1/64"]\nbogus = 1\n'
+    )
+    out = subprocess.run(
+        [sys.executable, "-m", "vrrpy.daemon", "--check", "-c", str(bad)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 1
+    assert "vrid" in out.stderr and "virtual_addresses" in out.stderr and "bogus" in out.stderr
