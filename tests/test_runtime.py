@@ -278,3 +278,48 @@ def test_check_reports_bad_configs_with_their_keys(tmp_path: Path) -> None:
     )
     assert out.returncode == 1
     assert "vrid" in out.stderr and "virtual_addresses" in out.stderr and "bogus" in out.stderr
+
+
+def _tcp_probe(lab: Lab, address: str) -> str:
+    """What a client sees connecting to ``address``:9 ("refused" = delivered, "dropped")."""
+    code = (
+        "import socket\n"
+        "s = socket.socket(); s.settimeout(0.5)\n"
+        "try:\n"
+        f"    s.connect(('{address}', 9)); print('open')\n"
+        "except ConnectionRefusedError: print('refused')\n"
+        "except OSError: print('dropped')\n"
+    )
+    return lab["h3"].run([sys.executable, "-c", code]).stdout.strip()
+
+
+@pytest.mark.parametrize(("accept", "expected"), [(False, "dropped"), (True, "refused")])
+def test_accept_mode_decides_whether_the_master_takes_traffic_to_the_vip(
+    lab: Lab, tmp_path: Path, accept: bool, expected: str
+) -> None:
+    d1 = Daemon(lab["h1"], tmp_path, [inst(priority=200, accept=accept)]).start()
+    assert wait_for(lambda: master_is(d1), 3)
+    assert _tcp_probe(lab, VIP) == expected
+    assert _tcp_probe(lab, "192.0.2.11") == "refused"  # the host's own address is untouched
+    assert d1.terminate() == 0
+    tables = lab["h1"].run(["nft", "list", "tables"]).stdout
+    assert "vrrpy" not in tables
+
+
+def test_global_netns_runs_the_daemon_inside_a_named_namespace(lab: Lab, tmp_path: Path) -> None:
+    host = lab["h1"]
+    conf = tmp_path / "netns.toml"
+    state = tmp_path / "netns-state.json"
+    conf.write_text(
+        f'[global]\nstate_file = "{state}"\nnetns = "{host.netns}"\n\n[[instance]]\n'
+        f'name = "VI_1"\ninterface = "eth0"\nvrid = 51\npriority = 200\n'
+        f'advert_interval = 0.1\nvirtual_addresses = ["{VIP}/24"]\n'
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "vrrpy.daemon", "-c", str(conf)])
+    try:
+        assert wait_for(lambda: state.exists() and '"MASTER"' in state.read_text(), 5)
+        assert f"{VIP}/24" in host.run(["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    assert VIP not in host.run(["ip", "-o", "addr", "show", "dev", "eth0"]).stdout

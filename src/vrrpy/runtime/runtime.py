@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
+from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
 from vrrpy.runtime.sockets import VRRPSocket
@@ -41,6 +42,7 @@ class Runtime:
         self.unknown_vrid = 0
         self._routes: dict[tuple[str, int], dict[int, InstanceRunner]] = {}
         self._announcers: dict[str, Any] = {}
+        self.accept_filter = AcceptFilter()
 
     # ------------------------------------------------------------ lifecycle
 
@@ -79,6 +81,12 @@ class Runtime:
         assert runner.socket is not None
         key = (runner.socket.ifname, runner.family)
         self._routes.setdefault(key, {})[spec.vrid] = runner
+        if not self._update_accept_filter() and self._filtered(spec):
+            logger.warning(
+                "%s: accept = false cannot be enforced (no nft command): "
+                "the virtual addresses accept traffic as with accept = true",
+                spec.name,
+            )
         return runner
 
     def remove(self, name: str) -> dict[str, object]:
@@ -96,6 +104,7 @@ class Runtime:
             routes.pop(runner.spec.vrid, None)
             if not routes:
                 self._close_socket(key)
+        self._update_accept_filter()
         return final
 
     def stop(self) -> None:
@@ -107,6 +116,7 @@ class Runtime:
         for announcer in self._announcers.values():
             announcer.close()
         self._announcers.clear()
+        self.accept_filter.clear()
         self.netlink.close()
 
     def reload(self, specs: Iterable[InstanceConfig]) -> tuple[list[str], list[str], list[str]]:
@@ -163,6 +173,20 @@ class Runtime:
             self.loop.remove_reader(sock.fileno())
             sock.close()
         self._routes.pop(key, None)
+
+    @staticmethod
+    def _filtered(spec: InstanceConfig) -> bool:
+        """RFC 9568 Accept_Mode False applies: not accepting, and not the address owner."""
+        return not spec.accept and spec.priority != 255
+
+    def _update_accept_filter(self) -> bool:
+        addresses = [
+            iface.ip
+            for runner in self.instances.values()
+            if self._filtered(runner.spec)
+            for iface in runner.spec.virtual_addresses
+        ]
+        return self.accept_filter.apply(addresses)
 
     def _prepare_announcements(self, runner: InstanceRunner) -> None:
         """Build this instance's GARP / NA frames in a thread now, not when it takes over.
