@@ -35,8 +35,15 @@ from types import TracebackType
 _OPEN_LABS: list[Lab] = []
 
 
+class LabError(RuntimeError):
+    """An ``ip`` command the lab needed failed; the message has its stderr."""
+
+
 def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["ip", *args], check=check, capture_output=True, text=True, timeout=30)
+    result = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=30)
+    if check and result.returncode != 0:
+        raise LabError(f"ip {' '.join(args)}: {result.stderr.strip() or result.returncode}")
+    return result
 
 
 @dataclass

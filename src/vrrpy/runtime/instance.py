@@ -149,6 +149,11 @@ class InstanceRunner:
             return
         now = self.loop.time()
         due = self._timer_at
+        deadline = router.get_timer()
+        if deadline is not None and deadline > now:
+            self._timer_at = None
+            self._arm()
+            return
         actions = router.handle_timer(now)
         if due is not None and actions and isinstance(actions[0], SendAdvertisement):
             self.lateness.append(now - due)
@@ -224,8 +229,15 @@ class InstanceRunner:
     def _arm(self) -> None:
         router = self.router
         deadline = None if router is None else router.get_timer()
-        if deadline == self._timer_at and self._timer is not None:
-            return
+        current = self._timer_at
+        if self._timer is not None and current is not None and deadline is not None:
+            if current == deadline:
+                return
+            if current < deadline and self.router is not None:
+                # A Backup's Master_Down_Timer moves later with every advert: keep the
+                # earlier wake-up (it re-arms itself) instead of cancelling and
+                # re-creating a timer handle per advert.
+                return
         self._cancel_timer()
         if deadline is not None:
             self._timer_at = deadline
