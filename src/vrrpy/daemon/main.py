@@ -20,6 +20,8 @@ import os
 import signal
 import sys
 import tempfile
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -35,13 +37,51 @@ logger = logging.getLogger("vrrpyd")
 
 
 class StateFile:
-    """The JSON state file, rewritten atomically (temporary file, then rename)."""
+    """The JSON state file, rewritten atomically (temporary file, then rename).
 
-    def __init__(self, path: str) -> None:
+    Writes are coalesced: a transition asks for a write, and the file is
+    rewritten once, 10 ms later, with the state at that moment, by a worker
+    thread. A burst of transitions (hundreds of instances electing at once)
+    costs one write per 10 ms instead of one per transition, and the event
+    loop never stops to serialise JSON while adverts are due.
+    """
+
+    DELAY = 0.01
+
+    def __init__(self, path: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.path = Path(path)
+        self.loop = loop
+        self._pending = False
+        self._closed = False
+        self._pool: ThreadPoolExecutor | None = None
+
+    def request(self, snapshot: Callable[[], dict[str, dict[str, object]]]) -> None:
+        """Rewrite the file soon with what ``snapshot()`` returns then."""
+        if self.loop is None:
+            self.write(snapshot())
+            return
+        if self._pending:
+            return
+        self._pending = True
+        self.loop.call_later(self.DELAY, self._flush, snapshot)
+
+    def _flush(self, snapshot: Callable[[], dict[str, dict[str, object]]]) -> None:
+        self._pending = False
+        if self._closed:
+            return  # the final state was written by whoever closed us
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpyd-state")
+        self._pool.submit(self.write, snapshot())
+
+    def close(self) -> None:
+        """Finish pending writes; later requests are ignored (the caller writes the last state)."""
+        self._closed = True
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def write(self, instances: dict[str, dict[str, object]]) -> None:
-        """Replace the file with the current state of every instance."""
+        """Replace the file with the given state of every instance, now."""
         document = {"instances": instances, "pid": os.getpid()}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".state.", dir=self.path.parent)
@@ -98,12 +138,12 @@ async def _serve(config: DaemonConfig, path: str) -> int:
     from vrrpy.runtime import Runtime
 
     loop = asyncio.get_running_loop()
-    state = StateFile(config.global_.state_file)
+    state = StateFile(config.global_.state_file, loop)
     runtime: Runtime | None = None
 
     def save(*_: Any) -> None:
         if runtime is not None:
-            state.write(runtime.status())
+            state.request(runtime.status)
 
     runtime = Runtime(loop, on_transition=save)
     runtime.start(config.instances)
@@ -148,8 +188,9 @@ async def _serve(config: DaemonConfig, path: str) -> int:
         final: dict[str, dict[str, object]] = {}
         for name in list(runtime.instances):
             final[name] = runtime.remove(name)
-            state.write({**final, **runtime.status()})
         runtime.stop()
+        state.close()
+        state.write(final)
     return 0
 
 

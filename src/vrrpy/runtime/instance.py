@@ -27,6 +27,7 @@ from vrrpy.core.state import State
 from vrrpy.core.vrrp import VirtualRouter
 from vrrpy.net.addresses import Interface, Netlink, vmac_address
 from vrrpy.runtime.sockets import VRRPSocket, default_destination
+from vrrpy.runtime.timers import LoopTimers, TimerHandle, Timers
 
 if TYPE_CHECKING:
     from vrrpy.daemon.config import InstanceConfig
@@ -47,6 +48,7 @@ class InstanceRunner:
         socket_for: Callable[[str, int, int, IPAddress], VRRPSocket],
         announcer_for: Callable[[str], Any],
         on_transition: TransitionHook | None = None,
+        timers: Timers | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop
@@ -54,12 +56,13 @@ class InstanceRunner:
         self._socket_for = socket_for
         self._announcer_for = announcer_for
         self.on_transition = on_transition
+        self.timers: Timers = timers or LoopTimers(loop)
         self.family = spec.virtual_addresses[0].version
         self.router: VirtualRouter | None = None
         self.since = time.time()
         self.lateness: list[float] = []
         """How late each scheduled advert left, in seconds (the last 10,000)."""
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
         self._announce_handles: list[asyncio.TimerHandle] = []
         self._wire: dict[int, tuple[Advertisement, list[tuple[bytes, IPAddress]]]] = {}
@@ -241,7 +244,7 @@ class InstanceRunner:
         self._cancel_timer()
         if deadline is not None:
             self._timer_at = deadline
-            self._timer = self.loop.call_at(deadline, self._on_timer)
+            self._timer = self.timers.call_at(deadline, self._on_timer)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

@@ -19,6 +19,7 @@ from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
 from vrrpy.runtime.sockets import VRRPSocket
+from vrrpy.runtime.timers import make_timers
 
 if TYPE_CHECKING:
     from vrrpy.daemon.config import InstanceConfig
@@ -43,6 +44,7 @@ class Runtime:
         self._routes: dict[tuple[str, int], dict[int, InstanceRunner]] = {}
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
+        self.timers = make_timers(self.loop)
 
     # ------------------------------------------------------------ lifecycle
 
@@ -69,6 +71,7 @@ class Runtime:
             self._socket_for,
             self._announcer_for,
             self.on_transition,
+            self.timers,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
         try:
@@ -117,6 +120,7 @@ class Runtime:
             announcer.close()
         self._announcers.clear()
         self.accept_filter.clear()
+        self.timers.close()
         self.netlink.close()
 
     def reload(self, specs: Iterable[InstanceConfig]) -> tuple[list[str], list[str], list[str]]:

@@ -1,0 +1,155 @@
+"""Protocol timers with sub-millisecond precision: a Linux timerfd driven by the event loop.
+
+asyncio's own ``call_at`` wakes through ``epoll_wait``, whose timeout is whole
+milliseconds rounded up: a deadline is met up to ~1 ms late, and at a 10 ms
+advert interval that is visible as jitter on the wire and as extra failover
+time. A ``timerfd`` armed at the absolute deadline (CLOCK_MONOTONIC, the clock
+behind ``loop.time()``) wakes the loop within tens of microseconds instead.
+
+One timerfd serves every instance: a heap of deadlines, the fd always armed at
+the earliest. Where timerfd is unavailable (not Linux), :func:`make_timers`
+falls back to the loop's ``call_at``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import ctypes.util
+import heapq
+import itertools
+import os
+from collections.abc import Callable
+from typing import Protocol
+
+_CLOCK_MONOTONIC = 1
+_TFD_NONBLOCK = os.O_NONBLOCK
+_TFD_CLOEXEC = os.O_CLOEXEC
+_TFD_TIMER_ABSTIME = 1
+
+
+class _Timespec(ctypes.Structure):
+    _fields_ = (("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long))
+
+
+class _Itimerspec(ctypes.Structure):
+    _fields_ = (("it_interval", _Timespec), ("it_value", _Timespec))
+
+
+class TimerHandle(Protocol):
+    """What a scheduled callback gives back: it can be cancelled."""
+
+    def cancel(self) -> None: ...
+
+
+class Timers(Protocol):
+    """Schedules callbacks at absolute ``loop.time()`` deadlines."""
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle: ...
+
+    def close(self) -> None: ...
+
+
+class _Entry:
+    __slots__ = ("callback", "cancelled", "when")
+
+    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+        self.when = when
+        self.callback = callback
+        self.cancelled = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class TimerfdTimers:
+    """Callbacks at absolute deadlines, woken by one timerfd registered with the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+        self._settime = libc.timerfd_settime
+        self._settime.argtypes = (
+            ctypes.c_int,
+            ctypes.c_int,
+            ctypes.POINTER(_Itimerspec),
+            ctypes.c_void_p,
+        )
+        fd = libc.timerfd_create(_CLOCK_MONOTONIC, _TFD_NONBLOCK | _TFD_CLOEXEC)
+        if fd < 0:
+            raise OSError(ctypes.get_errno(), "timerfd_create")
+        self._fd = fd
+        self._loop = loop
+        self._heap: list[tuple[float, int, _Entry]] = []
+        self._seq = itertools.count()
+        self._armed: float | None = None
+        self._spec = _Itimerspec()
+        loop.add_reader(fd, self._fire)
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
+        """Run ``callback`` when ``loop.time()`` reaches ``when``."""
+        entry = _Entry(when, callback)
+        heapq.heappush(self._heap, (when, next(self._seq), entry))
+        if self._armed is None or when < self._armed:
+            self._arm(when)
+        return entry
+
+    def _arm(self, when: float) -> None:
+        self._armed = when
+        if when <= 0:
+            when = 1e-9
+        sec = int(when)
+        spec = self._spec
+        spec.it_value.tv_sec = sec
+        spec.it_value.tv_nsec = max(1, int((when - sec) * 1e9))
+        if self._settime(self._fd, _TFD_TIMER_ABSTIME, ctypes.byref(spec), None) != 0:
+            raise OSError(ctypes.get_errno(), "timerfd_settime")
+
+    def _fire(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._fd, 8)
+        self._armed = None
+        heap = self._heap
+        now = self._loop.time()
+        while heap and heap[0][0] <= now:
+            _, _, entry = heapq.heappop(heap)
+            if not entry.cancelled:
+                try:
+                    entry.callback()
+                except Exception as exc:  # one instance's bug must not stop the others
+                    self._loop.call_exception_handler(
+                        {"message": "vrrpy timer callback failed", "exception": exc}
+                    )
+            now = self._loop.time()
+        while heap and heap[0][2].cancelled:
+            heapq.heappop(heap)
+        if heap:
+            self._arm(heap[0][0])
+
+    def close(self) -> None:
+        """Stop watching and close the timerfd."""
+        self._loop.remove_reader(self._fd)
+        os.close(self._fd)
+        self._heap.clear()
+
+
+class LoopTimers:
+    """The portable fallback: the event loop's own ``call_at`` (millisecond wake-ups)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
+        """Run ``callback`` at ``when`` (loop time)."""
+        return self._loop.call_at(when, callback)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def make_timers(loop: asyncio.AbstractEventLoop) -> Timers:
+    """A timerfd-based scheduler on Linux, else the loop's own."""
+    try:
+        return TimerfdTimers(loop)
+    except (OSError, AttributeError):
+        return LoopTimers(loop)
