@@ -146,6 +146,7 @@ _ROUTINE = re.compile(
     r"Received advert .* with lower priority .* forcing new election"
 )
 _TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}: ")
+_INSTANCE_NAME = re.compile(r"\b(V[46]_)\d+\b")
 
 
 class Keepalived:
@@ -239,8 +240,12 @@ class Keepalived:
 
 
 def _counted(lines: Iterable[str]) -> list[str]:
-    """Distinct non-blank lines, in order, each with its count when above one."""
-    counts = Counter(line for line in lines if line.strip())
+    """Distinct non-blank lines, in order, each with its count when above one.
+
+    Instance names of the form ``V4_12`` / ``V6_7`` (``scale_bench.py``'s) count as one:
+    ``V6_*``.
+    """
+    counts = Counter(_INSTANCE_NAME.sub(r"\1*", line) for line in lines if line.strip())
     return [text + (f"  (x{n})" if n > 1 else "") for text, n in counts.items()]
 
 

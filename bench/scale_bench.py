@@ -141,7 +141,7 @@ def keepalived_config(router_id: str, priority: int, routers: list[VirtualRouter
     return "\n".join(parts)
 
 
-def vrrpy_instances(priority: int, routers: list[VirtualRouter]) -> list[dict[str, Any]]:
+def vrrpy_instances(priority: int, routers: list[VirtualRouter]) -> list[Mapping[str, Any]]:
     """vrrpyd's instances for the same virtual routers."""
     return [
         {
@@ -265,6 +265,7 @@ class CaseResult:
     capture_cpu: float  # seconds: the sniffer in h3
     machine_busy: float  # fraction of all CPUs busy over the window
     spacing_max: float  # the longest gap between two adverts of one VRID from h1
+    hosts: str  # the routers' addresses, to read the logs by
     notes: list[str] = field(default_factory=list)
     said: list[str] = field(default_factory=list)
 
@@ -298,9 +299,9 @@ def _measure_in(
     r1.start()
     r2.start()
     time.sleep(settle)
-    for r in (r1, r2):
-        if r.proc is None or r.proc.poll() is not None:
-            raise RunError(f"{impl} in {r.host.name} exited during the settling time")
+    for router in (r1, r2):
+        if router.proc is None or router.proc.poll() is not None:
+            raise RunError(f"{impl} in {router.host.name} exited during the settling time")
 
     capture = Capture(h3)
     time.sleep(0.5)
@@ -337,8 +338,8 @@ def _measure_in(
         notes.append(f"h1 advertised priorities {sorted(priorities)}")
     if isinstance(r1, Keepalived) and isinstance(r2, Keepalived):
         names = {r1.parent_pid: "parent", r1.vrrp_pid: "VRRP child"}
-        for r in (r1, r2):
-            said += [f"{r.host.name}: {line}" for line in r.complaints()]
+        for k in (r1, r2):
+            said += [f"{k.host.name}: {line}" for line in k.complaints()]
     else:
         assert isinstance(r1, Daemon) and isinstance(r2, Daemon)
         names = {r1.proc.pid: "vrrpyd"}  # type: ignore[union-attr]
@@ -372,6 +373,7 @@ def _measure_in(
         capture_cpu=capture_use.stat,
         machine_busy=(busy1 - busy0) / max(1, total1 - total0),
         spacing_max=max(spacing, default=float("nan")),
+        hosts=f"h1 {src4} / {src6}, h2 {h2.ipv4} / {h2.link_local}",
         notes=notes,
         said=said,
     )
@@ -411,8 +413,10 @@ def print_case(res: CaseResult) -> None:
     )
     for note in res.notes:
         print(f"  NOTE: {note}")
+    if res.said:
+        print(f"  logs ({res.hosts}):")
     for line in res.said:
-        print(f"  log: {line}")
+        print(f"    {line}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -265,19 +265,69 @@ def test_sigusr1_rewrites_the_state_file(lab: Lab, tmp_path: Path) -> None:
     assert d1.state()["pid"] == d1.proc.pid  # type: ignore[union-attr]
 
 
-def test_check_reports_bad_configs_with_their_keys(tmp_path: Path) -> None:
+BAD_CONFIGS = [
+    ("vrid = 300", "instance[A].vrid"),
+    ('vrid = "51"', "instance[A].vrid"),
+    ("vrid = 51\npriority = true", "instance[A].priority"),
+    ('vrid = 51\nvirtual_addresses = ["192.0.2.1/24", "2001:db8::1/64"]', "virtual_addresses"),
+    ("vrid = 51\nbogus = 1", "instance[A].bogus"),
+    ("vrid = 51\npriority = 255", "instance[A].priority"),
+]
+
+
+@pytest.mark.parametrize(("lines", "key"), BAD_CONFIGS)
+def test_check_reports_bad_configs_with_their_keys(
+    lab: Lab, tmp_path: Path, lines: str, key: str
+) -> None:
     bad = tmp_path / "bad.toml"
-    bad.write_text(
-        '[global]\nstate_file = "/tmp/x.json"\n\n[[instance]]\nname = "A"\ninterface = "eth0"\n'
-        'vrid = 300\nvirtual_addresses = ["192.0.2.1/24", "2001:db8::1/64"]\nbogus = 1\n'
+    text = (
+        f'[global]\nstate_file = "{tmp_path}/s.json"\n\n[[instance]]\nname = "A"\n'
+        f'interface = "eth0"\n{lines}\n'
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "vrrpy.daemon", "--check", "-c", str(bad)],
-        capture_output=True,
-        text=True,
+    if "virtual_addresses" not in lines:
+        text += 'virtual_addresses = ["192.0.2.100/24"]\n'
+    bad.write_text(text)
+    out = lab["h1"].run(
+        [sys.executable, "-m", "vrrpy.daemon", "--check", "-c", str(bad)], check=False
     )
-    assert out.returncode == 1
-    assert "vrid" in out.stderr and "virtual_addresses" in out.stderr and "bogus" in out.stderr
+    assert out.returncode == 1, out.stdout
+    assert key in out.stderr, out.stderr
+
+
+def test_check_accepts_a_good_config_and_an_owner_that_owns(lab: Lab, tmp_path: Path) -> None:
+    lab["h1"].run(["ip", "addr", "add", f"{VIP}/24", "dev", "eth0"])
+    good = tmp_path / "good.toml"
+    good.write_text(
+        f'[global]\nstate_file = "{tmp_path}/s.json"\n\n[[instance]]\nname = "A"\n'
+        f'interface = "eth0"\nvrid = 51\npriority = 255\nvirtual_addresses = ["{VIP}/24"]\n'
+    )
+    out = lab["h1"].run([sys.executable, "-m", "vrrpy.daemon", "--check", "-c", str(good)])
+    assert out.returncode == 0 and "OK" in out.stdout
+
+
+def test_client_neighbour_entry_moves_to_the_new_master_over_ipv6(lab: Lab, tmp_path: Path) -> None:
+    v6 = {"virtual_addresses": ["2001:db8::100/64"]}
+    d1, d2 = pair(lab, tmp_path, {"priority": 200, **v6}, {"priority": 100, **v6})
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    client = lab["h3"]
+    client.run(
+        [
+            sys.executable,
+            "-c",
+            "import socket; socket.socket(socket.AF_INET6, "
+            "socket.SOCK_DGRAM).sendto(b'x', ('2001:db8::100', 9))",
+        ]
+    )
+
+    def neigh() -> str:
+        return client.run(["ip", "-6", "neigh", "show", "2001:db8::100"]).stdout
+
+    assert wait_for(lambda: lab["h1"].mac in neigh(), 3), neigh()
+    d1.kill()
+    lab["h1"].link(False)
+    assert wait_for(lambda: lab["h2"].mac in neigh(), 3), neigh()
 
 
 def _tcp_probe(lab: Lab, address: str) -> str:
