@@ -138,15 +138,15 @@ def print_header(title: str) -> None:
 # ---------------------------------------------------------------- keepalived
 
 # Lines keepalived prints on every normal start, state change and stop.
-_ROUTINE = re.compile(
+KEEPALIVED_ROUTINE = re.compile(
     r"Starting Keepalived|Running on Linux|Command line:|^\s+'|Configuration file|"
     r"Starting VRRP child process|Startup complete|Entering (BACKUP|MASTER) STATE|"
     r"received lower priority .* discarding|Stopping|Stopped|"
     r"Master received advert .* with higher priority|"
     r"Received advert .* with lower priority .* forcing new election"
 )
-_TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}: ")
-_INSTANCE_NAME = re.compile(r"\b(V[46]_)\d+\b")
+KEEPALIVED_TIMESTAMP = re.compile(r"^\w{3} \w{3} +\d+ [\d:]+ \d{4}: ")
+INSTANCE_NAME = re.compile(r"\b(V[46]_)\d+\b")
 
 
 class Keepalived:
@@ -235,8 +235,8 @@ class Keepalived:
             lines = self.log.read_text(errors="replace").splitlines()
         except FileNotFoundError:
             return []
-        texts = (_TIMESTAMP.sub("", line) for line in lines)
-        return _counted(text for text in texts if not _ROUTINE.search(text))
+        texts = (KEEPALIVED_TIMESTAMP.sub("", line) for line in lines)
+        return _counted(text for text in texts if not KEEPALIVED_ROUTINE.search(text))
 
 
 def _counted(lines: Iterable[str]) -> list[str]:
@@ -245,7 +245,7 @@ def _counted(lines: Iterable[str]) -> list[str]:
     Instance names of the form ``V4_12`` / ``V6_7`` (``scale_bench.py``'s) count as one:
     ``V6_*``.
     """
-    counts = Counter(_INSTANCE_NAME.sub(r"\1*", line) for line in lines if line.strip())
+    counts = Counter(INSTANCE_NAME.sub(r"\1*", line) for line in lines if line.strip())
     return [text + (f"  (x{n})" if n > 1 else "") for text, n in counts.items()]
 
 

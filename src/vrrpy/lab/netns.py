@@ -63,11 +63,20 @@ class Host:
         return ["ip", "netns", "exec", self.netns, *argv]
 
     def run(
-        self, argv: Sequence[str], check: bool = True, timeout: float = 30.0
+        self,
+        argv: Sequence[str],
+        check: bool = True,
+        timeout: float = 30.0,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a command in the host and wait for it; output is captured as text."""
         return subprocess.run(
-            self.command(argv), check=check, capture_output=True, text=True, timeout=timeout
+            self.command(argv),
+            check=check,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            input=input,
         )
 
     def popen(self, argv: Sequence[str], **kwargs: object) -> subprocess.Popen[bytes]:
@@ -178,19 +187,36 @@ class Lab:
         _ip("-n", netns, "addr", "add", f"{host.ipv6}/64", "dev", "eth0", "nodad")
 
     def down(self) -> None:
-        """Kill every process the lab started (by PID), delete namespaces and the bridge."""
+        """Kill every process the lab started (by PID), delete namespaces and the bridge.
+
+        Each step runs even if an earlier one failed: first every process we
+        started gets SIGTERM (SIGKILL after 3 s); then anything still running
+        inside a host's namespace (children that left our process group, such
+        as a daemon's workers) is killed by the PIDs ``ip netns pids`` lists;
+        then the namespaces, veths and bridge go.
+        """
         if not self._up:
             return
         self._up = False
+        problems: list[str] = []
         for host in self.hosts.values():
             for proc in host.processes:
-                _kill(proc)
+                try:
+                    _kill(proc)
+                except Exception as exc:  # keep tearing down; report at the end
+                    problems.append(f"{host.name} pid {proc.pid}: {exc!r}")
         for host in self.hosts.values():
+            leftover = _ip("netns", "pids", host.netns, check=False).stdout.split()
+            for pid in leftover:
+                with contextlib.suppress(ProcessLookupError, ValueError):
+                    os.kill(int(pid), signal.SIGKILL)
             _ip("netns", "del", host.netns, check=False)
             _ip("link", "del", host.veth_outside, check=False)
         _ip("link", "del", self.bridge, check=False)
         with contextlib.suppress(ValueError):
             _OPEN_LABS.remove(self)
+        if problems:
+            raise LabError("teardown: " + "; ".join(problems))
 
     def wait_for_dad(self, timeout: float = 5.0) -> None:
         """Wait until every host's link-local address has left the tentative state."""

@@ -1,0 +1,35 @@
+"""Fixtures for the keepalived interop suite: a lab, and routers of either implementation."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
+
+from vrrpy.lab import Lab
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """h1, h2: routers; h3: client and capture."""
+    missing = [tool for tool in ("ip", "keepalived", "nft") if shutil.which(tool) is None]
+    if os.geteuid() != 0:
+        missing.append("root")
+    if missing:
+        message = f"interop needs {', '.join(missing)}"
+        if _in_ci():
+            pytest.fail(message + " (CI=true: install it, run as root)")
+        pytest.skip(message)
+    with Lab(hosts=3) as built:
+        yield built

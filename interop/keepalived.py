@@ -1,0 +1,189 @@
+"""keepalived in a lab host: configuration from the same instance dicts as vrrpyd, its
+state read from what it tells us (a notify script and its log), and its complaints.
+
+The instance dicts use vrrpyd's keys (``name``, ``vrid``, ``priority``,
+``advert_interval``, ``virtual_addresses``, ``version``, ``preempt``,
+``preempt_delay``, ``unicast_peers``, ``use_vmac``, ``auth_pass``, ``accept``,
+``garp_repeat``), so one scenario describes both implementations.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from vrrpy.lab import Host, wait_for
+
+# What keepalived logs when it drops or distrusts an advert (keepalived/vrrp/vrrp.c,
+# vrrp_check_packet and the state handlers). Any of these in a scenario that did not
+# provoke it on purpose means our packets are wrong.
+COMPLAINTS = re.compile(
+    "|".join(
+        [
+            r"vrrp packet from \S+ too (short|long)",
+            r"invalid TTL/HL",
+            r"wrong VRRP version",
+            r"Invalid auth type",
+            r"received a \d+ auth from",
+            r"received an invalid passwd",
+            r"advertisement interval mismatch",
+            r"Invalid packet type",
+            r"ip_tot_len mismatch",
+            r"Invalid VRRPv[23] checksum",
+            r"Expected \S+icast packet",
+            r"since we are address owner",
+            r"expected \d+ VIPs but received",
+            r"ip address associated with VRID",
+            r"not a unicast peer",
+            r"CONFIGURATION ERROR",
+            r"equal priority advert received from remote host with our IP address",
+        ]
+    )
+)
+
+NOTIFY = """#!/bin/sh
+# keepalived notify: TYPE NAME STATE PRIORITY
+echo "$(date +%s.%N) $2 $3 $4" >> "{states}"
+"""
+
+
+def _addresses(values: Any) -> list[str]:
+    return [str(v) for v in values]
+
+
+def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str:
+    """keepalived.conf for ``instances`` on ``host``."""
+    out = [
+        "global_defs {",
+        f"  router_id {host.name}",
+        "  script_user root",
+        "  enable_script_security",
+        "}",
+    ]
+    for inst in instances:
+        version = inst.get("version", 3)
+        interval = inst.get("advert_interval", 1.0)
+        out += [
+            f"vrrp_instance {inst['name']} {{",
+            "  state BACKUP",
+            f"  interface {inst.get('interface', 'eth0')}",
+            f"  virtual_router_id {inst['vrid']}",
+            f"  priority {inst.get('priority', 100)}",
+            f"  advert_int {interval:g}",
+            f"  version {version}",
+            f'  notify "{workdir / "notify.sh"}"',
+        ]
+        if not inst.get("preempt", True):
+            out.append("  nopreempt")
+        if inst.get("preempt_delay"):
+            out.append(f"  preempt_delay {inst['preempt_delay']:g}")
+        if inst.get("accept"):
+            out.append("  accept")
+        if inst.get("use_vmac"):
+            out.append("  use_vmac")
+        if "garp_repeat" in inst:
+            out.append(f"  garp_master_repeat {inst['garp_repeat']}")
+        if inst.get("auth_pass"):
+            out += [
+                "  authentication {",
+                "    auth_type PASS",
+                f"    auth_pass {inst['auth_pass']}",
+                "  }",
+            ]
+        peers = _addresses(inst.get("unicast_peers", []))
+        if peers:
+            family6 = ":" in peers[0]
+            src = host.ipv6 if family6 else host.ipv4
+            out.append(f"  unicast_src_ip {src}")
+            out += ["  unicast_peer {", *[f"    {p}" for p in peers], "  }"]
+        out += ["  virtual_ipaddress {"]
+        out += [f"    {a}" for a in _addresses(inst["virtual_addresses"])]
+        out += ["  }", "}"]
+    return "\n".join(out) + "\n"
+
+
+class Keepalived:
+    """One keepalived (parent + VRRP child) in one lab host."""
+
+    def __init__(self, host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> None:
+        self.host = host
+        self.dir = workdir / f"{host.name}-keepalived"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "keepalived.conf"
+        self.states = self.dir / "states.log"
+        self.log = self.dir / "keepalived.log"
+        self.pidfile = self.dir / "keepalived.pid"
+        self.vrrp_pidfile = self.dir / "vrrp.pid"
+        self.check_pidfile = self.dir / "check.pid"
+        notify = self.dir / "notify.sh"
+        notify.write_text(NOTIFY.format(states=self.states))
+        notify.chmod(0o700)
+        self.instances = instances
+        self.conf.write_text(render(host, self.dir, instances))
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Keepalived:
+        """Start keepalived in the foreground (-n), logging to the console (-l), detailed (-D)."""
+        log = open(self.log, "ab")  # noqa: SIM115 - owned by the child
+        self.proc = self.host.popen(
+            [
+                "keepalived",
+                "-n",
+                "-l",
+                "-D",
+                "-f",
+                str(self.conf),
+                "-p",
+                str(self.pidfile),
+                "-r",
+                str(self.vrrp_pidfile),
+                "-c",
+                str(self.check_pidfile),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        if not wait_for(self.vrrp_pidfile.exists, 10):
+            raise AssertionError(f"keepalived did not start:\n{self.log.read_text()}")
+        return self
+
+    def vrrp_pid(self) -> int:
+        return int(self.vrrp_pidfile.read_text().split()[0])
+
+    def state(self, name: str = "VI_1") -> str:
+        """The last state keepalived's notify script reported for ``name`` (or "INIT")."""
+        try:
+            lines = self.states.read_text().splitlines()
+        except FileNotFoundError:
+            return "INIT"
+        found = [line.split()[2] for line in lines if line.split()[1] == name]
+        return found[-1] if found else "INIT"
+
+    def complaints(self) -> list[str]:
+        """keepalived's log lines that complain about a received advert."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return [line for line in text.splitlines() if COMPLAINTS.search(line)]
+
+    def kill(self) -> None:
+        """SIGKILL the VRRP child and the parent (no priority 0, no cleanup)."""
+        assert self.proc is not None
+        pid = self.vrrp_pid()
+        os.kill(self.proc.pid, signal.SIGKILL)
+        os.kill(pid, signal.SIGKILL)
+        self.proc.wait(5)
+        wait_for(lambda: not Path(f"/proc/{pid}").exists(), 5)
+
+    def terminate(self) -> int:
+        """SIGTERM: keepalived resigns (priority 0) and removes its addresses."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(15)
+        time.sleep(0.05)
+        return code
