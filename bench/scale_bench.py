@@ -464,6 +464,15 @@ def _measure_in(
 # ---------------------------------------------------------------- report
 
 
+def _ratio(a: float, b: float) -> float:
+    """a / b; NaN when b is 0 or NaN (too little CPU to count, or a case missing)."""
+    return a / b if b == b and b != 0 else float("nan")
+
+
+def _times(value: float) -> str:
+    return f"{value:.2f}x" if value == value else "n/a"
+
+
 def per_advert_us(seconds: float, adverts: int) -> float:
     return seconds / adverts * 1e6 if adverts else float("nan")
 
@@ -578,9 +587,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\nvrrpy / keepalived, CPU per advert (schedstat in brackets):")
         for count in args.counts:
             for role in ("Master", "Backup"):
-                ratio = cost(count, "vrrpy", role) / cost(count, "keepalived", role)
-                check = cost(count, "vrrpy", role, True) / cost(count, "keepalived", role, True)
-                print(f"  {count:>5} {role}: {ratio:.2f}x  [{check:.2f}x]")
+                ratio = _ratio(cost(count, "vrrpy", role), cost(count, "keepalived", role))
+                check = _ratio(
+                    cost(count, "vrrpy", role, True), cost(count, "keepalived", role, True)
+                )
+                print(f"  {count:>5} {role}: {_times(ratio)}  [{_times(check)}]")
                 if ratio == ratio:  # not NaN
                     verdicts.append(
                         f"{'MET' if ratio <= TARGET_RATIO else 'NOT MET'}: {count} instances, "
@@ -592,9 +603,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"\nper advert at {large} / at {small} (schedstat in brackets):")
         for impl in impls:
             for role in ("Master", "Backup"):
-                growth = cost(large, impl, role) / cost(small, impl, role)
-                check = cost(large, impl, role, True) / cost(small, impl, role, True)
-                print(f"  {impl:<10} {role}: {growth:.2f}x  [{check:.2f}x]")
+                growth = _ratio(cost(large, impl, role), cost(small, impl, role))
+                check = _ratio(cost(large, impl, role, True), cost(small, impl, role, True))
+                print(f"  {impl:<10} {role}: {_times(growth)}  [{_times(check)}]")
                 if impl == "vrrpy" and growth == growth:
                     verdicts.append(
                         f"{'MET' if growth <= TARGET_LINEAR else 'NOT MET'}: vrrpy {role} per "

@@ -7,6 +7,7 @@ import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,3 +34,25 @@ def lab() -> Iterator[Lab]:
         pytest.skip(message)
     with Lab(hosts=3) as built:
         yield built
+
+
+MEASURED: list[tuple[str, str, float]] = []
+
+
+@pytest.fixture
+def measured(request: pytest.FixtureRequest) -> Any:
+    """Record a measured figure (name, value in ms) for the run's summary."""
+
+    def record(what: str, seconds: float) -> None:
+        MEASURED.append((request.node.name, what, seconds * 1000))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print every takeover time the interop scenarios measured on the wire."""
+    if not MEASURED:
+        return
+    terminalreporter.section("interop: measured on the wire (ms)")
+    for test, what, value in MEASURED:
+        terminalreporter.write_line(f"{value:9.1f}  {what:32}  {test}")
