@@ -14,11 +14,8 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "tests"))
 
+from support import in_ci
 from vrrpy.lab import Lab
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() == "true"
 
 
 @pytest.fixture
@@ -29,7 +26,7 @@ def lab() -> Iterator[Lab]:
         missing.append("root")
     if missing:
         message = f"interop needs {', '.join(missing)}"
-        if _in_ci():
+        if in_ci():
             pytest.fail(message + " (CI=true: install it, run as root)")
         pytest.skip(message)
     with Lab(hosts=3) as built:

@@ -24,7 +24,7 @@ import pytest
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from conftest import in_ci, require_tool
+from support import in_ci, require_tool
 from vrrpy.lab import Host, Lab
 from vrrpy.net.announce import (
     ALL_NODES,

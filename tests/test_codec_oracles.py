@@ -33,7 +33,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Raw
 
-from conftest import require_tool
+from support import require_tool
 from vrrpy.codec import (
     IPPROTO_VRRP,
     VRRP_MULTICAST_V4,

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import in_ci, require_tool
+from support import in_ci, require_tool
 from vrrpy.lab import Lab
 
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from support import require_root
 from vrrpy.core.timers import master_down_interval, skew_time
-from vrrpy.lab import Capture, Lab
-from vrrpyd_harness import Daemon, require_root, wait_for
+from vrrpy.lab import Capture, Daemon, Lab, wait_for
 
 VIP = "192.0.2.100"
 

@@ -1,0 +1,39 @@
+"""What the tests share: the policy for tests that need root or a Debian package.
+
+A test that needs one skips, with the reason, on a developer machine that lacks
+it, and fails when ``CI=true``, so that CI can never go green by silently
+skipping. (A module of its own, not conftest.py: ``tests/`` and ``interop/``
+each have a conftest, and ``from conftest import ...`` would find either.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+
+def in_ci() -> bool:
+    """True when the environment says we run in CI (``CI=true``, any case)."""
+    return os.environ.get("CI", "").strip().lower() == "true"
+
+
+def require_tool(name: str) -> str:
+    """Return the path of executable ``name``; skip the test if absent (fail in CI)."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name!r} not found on PATH"
+        if in_ci():
+            pytest.fail(f"{message} (CI=true: required tools must be installed)")
+        pytest.skip(f"{message}; install it to run this test")
+    return path
+
+
+def require_root() -> None:
+    """Skip without root (fail in CI): these tests build namespaces and raw sockets."""
+    require_tool("ip")
+    if os.geteuid() != 0:
+        if in_ci():
+            pytest.fail("needs root (CI=true: tests must run as root)")
+        pytest.skip("needs root")
