@@ -6,23 +6,7 @@
 # Python package.
 set -euo pipefail
 cd "$(dirname "$0")"
-
-need_apt=()
-command -v tshark >/dev/null 2>&1 || need_apt+=(tshark)
-command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
-command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
-command -v keepalived >/dev/null 2>&1 || need_apt+=(keepalived)
-command -v python3 >/dev/null 2>&1 || need_apt+=(python3)
-python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || need_apt+=(python3-venv)
-if [ ${#need_apt[@]} -gt 0 ]; then
-  echo "run-tests: installing Debian packages: ${need_apt[*]}"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need_apt[@]}"
-fi
-
-venv=.venv-tox
-if [ ! -x "$venv/bin/tox" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install -q --upgrade pip tox
-fi
-exec "$venv/bin/tox" -e tests,lint,typing "$@"
+. tools/debian.sh
+ensure_debian_packages python3:python3 tshark:tshark ip:iproute2 nft:nftables keepalived:keepalived
+ensure_venv .venv-tox tox tox
+exec .venv-tox/bin/tox -e tests,lint,typing "$@"

@@ -336,16 +336,17 @@ def _spacing(times: list[float]) -> list[float]:
 
 def run_once(impl: str, interval: float, quiet_for: int) -> RunResult:
     """One failover in a fresh lab; raises :class:`LabError` or :class:`RunError`."""
-    lab = Lab(hosts=3)
-    try:
-        lab.up()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise LabError(f"{type(exc).__name__}: {exc}") from exc
-    try:
-        with tempfile.TemporaryDirectory(prefix="vrrpy-failover-") as tmp:
+    # The directory outlives the lab: processes killed at teardown may still write there.
+    with tempfile.TemporaryDirectory(prefix="vrrpy-failover-") as tmp:
+        lab = Lab(hosts=3)
+        try:
+            lab.up()
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # lab: RuntimeError
+            raise LabError(f"{type(exc).__name__}: {exc}") from exc
+        try:
             return _run_in(lab, Path(tmp), impl, interval, quiet_for)
-    finally:
-        lab.down()
+        finally:
+            lab.down()
 
 
 def _run_in(lab: Lab, work: Path, impl: str, interval: float, quiet_for: int) -> RunResult:
@@ -522,9 +523,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except LabError as exc:
                     print(f"the lab could not be built: {exc}")
                     return 1
-                except (RunError, OSError, subprocess.SubprocessError, AssertionError) as exc:
+                except Exception as exc:  # one failed run is reported; the others go on
                     failures[key] = failures.get(key, 0) + 1
-                    print(f"  {impl:<10} run {run}/{runs}: FAILED: {exc}")
+                    print(f"  {impl:<10} run {run}/{runs}: FAILED: {type(exc).__name__}: {exc}")
                     continue
                 results.setdefault(key, []).append(result)
                 print(

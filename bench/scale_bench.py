@@ -344,16 +344,17 @@ class CaseResult:
 
 
 def measure_case(impl: str, count: int, settle: float, window: float) -> CaseResult:
-    lab = Lab(hosts=3)
-    try:
-        lab.up()
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise LabError(f"{type(exc).__name__}: {exc}") from exc
-    try:
-        with tempfile.TemporaryDirectory(prefix="vrrpy-scale-") as tmp:
+    # The directory outlives the lab: processes killed at teardown may still write there.
+    with tempfile.TemporaryDirectory(prefix="vrrpy-scale-") as tmp:
+        lab = Lab(hosts=3)
+        try:
+            lab.up()
+        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # lab: RuntimeError
+            raise LabError(f"{type(exc).__name__}: {exc}") from exc
+        try:
             return _measure_in(lab, Path(tmp), impl, count, settle, window)
-    finally:
-        lab.down()
+        finally:
+            lab.down()
 
 
 def _start(impl: str, host: Host, work: Path, routers: list[VirtualRouter]) -> Daemon | Keepalived:
@@ -555,8 +556,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             except LabError as exc:
                 print(f"the lab could not be built: {exc}")
                 return 1
-            except (RunError, OSError, subprocess.SubprocessError, AssertionError) as exc:
-                print(f"  FAILED: {exc}")
+            except Exception as exc:  # one failed run is reported; the others go on
+                print(f"  FAILED: {type(exc).__name__}: {exc}")
                 continue
             results[count, impl] = res
             print_case(res)
