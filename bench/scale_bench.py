@@ -19,8 +19,7 @@ costs at 50 and at 500 are comparable.
   VRRP_PID -c CHECK_PID`` per host (no ``-D``: detailed logging costs it most
   of a core at this scale), one ``vrrp_instance`` per virtual router
   (``version 3``, ``advert_int 0.1``, ``native_ipv6`` on the IPv6 ones), its
-  own pid files and ``router_id`` per host. Everything it logs beyond routine
-  start and state-change lines is printed. For IPv6 instances keepalived 2.2.7
+  own pid files and ``router_id`` per host. For IPv6 instances keepalived 2.2.7
   logs "the first IPv6 VIP address should be link local" (RFC 9568 asks for a
   link-local first address); the instances are kept the same as vrrpyd's
   (one global address), so that warning is expected.
@@ -36,6 +35,14 @@ a core, coarse for keepalived's Backup; the scheduler's nanosecond count
 (``/proc/PID/task/*/schedstat``) is printed beside it as a check. The
 whole machine's busy time over the window is printed too (the capture and
 both routers share it).
+
+Logs: everything keepalived logs beyond the lines of a normal start, and
+everything vrrpyd logs above INFO, is printed grouped (instance names and
+decimal numbers folded, so 245 alike lines are one), counted, and placed
+before, in or after the measured window: state changes and keepalived's "A
+thread timer expired N seconds ago" during settling are expected at 500
+instances, in the window they are not. Both implementations warn once per
+IPv6 instance that the first address is not link-local.
 
 Printed per case: CPU % of one core and CPU microseconds per advert (sent by
 the Master, received by the Backup: the same adverts), adverts per second on

@@ -20,6 +20,7 @@ import pytest
 from support import require_root
 from vrrpy.core.timers import master_down_interval, skew_time
 from vrrpy.lab import Capture, Daemon, Lab, wait_for
+from vrrpy.net.addresses import ADDRESS_PROTO, kernel_marks_addresses
 
 VIP = "192.0.2.100"
 
@@ -247,13 +248,34 @@ def test_sighup_reload_adds_an_instance_without_flapping_the_others(
     assert f"{VIP}/24" not in d1.addresses()
 
 
+def _add_address(lab: Lab, host: str, address: str, proto: int) -> None:
+    """Add ``address`` to eth0 with IFA_PROTO ``proto`` (iproute2 6.1 cannot set it)."""
+    code = (
+        "from pyroute2 import IPRoute\n"
+        "ipr = IPRoute(); idx = ipr.link_lookup(ifname='eth0')[0]\n"
+        f"ipr.addr('add', index=idx, address='{address}', prefixlen=24"
+        + (f", proto={proto})" if proto else ")")
+    )
+    lab[host].run([sys.executable, "-c", code])
+
+
 def test_stale_address_from_a_crashed_run_is_removed_at_start(lab: Lab, tmp_path: Path) -> None:
-    lab["h2"].run(["ip", "addr", "add", f"{VIP}/24", "dev", "eth0"])
+    _add_address(lab, "h2", VIP, ADDRESS_PROTO)  # as a killed vrrpyd leaves it
     d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
     d1.start()
     d2.start()
     assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
     assert VIP not in d2.addresses()
+
+
+@pytest.mark.skipif(not kernel_marks_addresses(), reason="kernel < 6.3 keeps no IFA_PROTO")
+def test_an_address_the_administrator_configured_is_never_removed(lab: Lab, tmp_path: Path) -> None:
+    _add_address(lab, "h2", VIP, 0)
+    d2 = Daemon(lab["h2"], tmp_path, [inst(priority=100)]).start()
+    assert wait_for(lambda: master_is(d2), 3)
+    assert d2.terminate() == 0
+    assert f"{VIP}/24" in d2.addresses()
+    assert "did not put it there" in d2.log.read_text()
 
 
 def test_sigusr1_rewrites_the_state_file(lab: Lab, tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
@@ -21,6 +22,23 @@ logger = logging.getLogger("vrrpy.net")
 Interface: TypeAlias = IPv4Interface | IPv6Interface
 IFA_F_NODAD = 0x02
 IFA_F_TENTATIVE = 0x40
+ADDRESS_PROTO = 112
+"""IFA_PROTO (Linux >= 6.3) vrrpy stamps on the addresses it adds: VRRP's IP protocol number.
+
+It is how a new run tells a virtual address left by a crashed run (ours: remove it)
+from one the administrator configured (not ours: never touch it)."""
+
+
+def kernel_marks_addresses() -> bool:
+    """True if this kernel keeps an address's IFA_PROTO (Linux 6.3 and later)."""
+    release = os.uname().release.split("-")[0].split(".")
+    try:
+        major, minor = int(release[0]), int(release[1])
+    except (IndexError, ValueError):
+        return False
+    return (major, minor) >= (6, 3)
+
+
 _EEXIST = errno.EEXIST
 _GONE = (errno.EADDRNOTAVAIL, errno.ENOENT, errno.ENODEV)
 
@@ -67,8 +85,11 @@ class Netlink:
 
     def __init__(self) -> None:
         self._ipr: Any = _SyncIPRoute()
+        self.marks = kernel_marks_addresses()
+        """Whether added addresses carry :data:`ADDRESS_PROTO` (kernel support)."""
         self.added: dict[tuple[int, Interface], None] = {}
         """(ifindex, address) pairs vrrpy added and has not removed yet."""
+        self._held: dict[tuple[int, str, str], list[int | None]] = {}
 
     def close(self) -> None:
         """Close the netlink socket and its thread."""
@@ -90,15 +111,53 @@ class Netlink:
 
     def addresses(self, ifindex: int) -> list[Interface]:
         """Every address on the interface, as interfaces (address/prefix)."""
-        result: list[Interface] = []
+        return list(self.addresses_with_proto(ifindex))
+
+    def addresses_with_proto(self, ifindex: int) -> dict[Interface, int]:
+        """Every address on the interface, with its IFA_PROTO (0 when unset)."""
+        result: dict[Interface, int] = {}
         for msg in self._ipr.get_addr(index=ifindex):
             addr = msg.get_attr("IFA_ADDRESS")
             prefix = msg["prefixlen"]
+            iface: Interface
             if msg["family"] == 10:
-                result.append(IPv6Interface(f"{addr}/{prefix}"))
+                iface = IPv6Interface(f"{addr}/{prefix}")
             else:
-                result.append(IPv4Interface(f"{addr}/{prefix}"))
+                iface = IPv4Interface(f"{addr}/{prefix}")
+            result[iface] = int(msg.get_attr("IFA_PROTO") or 0)
         return result
+
+    def hold_sysctl(self, family: int, ifname: str, key: str, value: int) -> None:
+        """Set an interface sysctl while anyone needs it; the first holder saves the original."""
+        entry = self._held.get((family, ifname, key))
+        if entry is None:
+            old = self.set_sysctl(family, ifname, key, value)
+            self._held[(family, ifname, key)] = [old, 1]
+        else:
+            entry[1] = (entry[1] or 0) + 1
+
+    def release_sysctl(self, family: int, ifname: str, key: str) -> None:
+        """Drop one hold; the last one restores the original value."""
+        entry = self._held.get((family, ifname, key))
+        if entry is None:
+            return
+        entry[1] = (entry[1] or 0) - 1
+        if not entry[1]:
+            del self._held[(family, ifname, key)]
+            if entry[0] is not None:
+                self.set_sysctl(family, ifname, key, entry[0])
+
+    def set_sysctl(self, family: int, ifname: str, key: str, value: int) -> int | None:
+        """Set /proc/sys/net/ipv{4,6}/conf/IFNAME/KEY; return the old value (None if absent)."""
+        path = f"/proc/sys/net/ipv{family}/conf/{ifname}/{key}"
+        try:
+            with open(path) as handle:
+                old = int(handle.read().strip())
+            with open(path, "w") as handle:
+                handle.write(str(value))
+        except OSError:
+            return None
+        return old
 
     def primary_ipv4(self, ifindex: int, exclude: set[IPv4Address]) -> IPv4Address | None:
         """The interface's primary IPv4 address (the first one that is not a virtual address)."""
@@ -117,7 +176,14 @@ class Netlink:
         return None
 
     def add_vmac(self, parent: int, name: str, mac: str) -> int:
-        """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up."""
+        """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up.
+
+        As keepalived does: no IPv6 address generated from the virtual MAC (it
+        would be the same on every router, and would send MLD and router
+        solicitations from the virtual MAC on Backups); ARP answered only for
+        the macvlan's own addresses (``arp_ignore=1``); ``accept_local`` and no
+        reverse-path filter so that it can receive with no address of its own.
+        """
         try:
             index = self.index(name)
         except KeyError:
@@ -130,6 +196,10 @@ class Netlink:
                 address=mac,
             )
             index = self.index(name)
+        self.set_sysctl(6, name, "addr_gen_mode", 1)
+        self.set_sysctl(4, name, "arp_ignore", 1)
+        self.set_sysctl(4, name, "accept_local", 1)
+        self.set_sysctl(4, name, "rp_filter", 0)
         self._ipr.link("set", index=index, state="up")
         return index
 
@@ -151,6 +221,8 @@ class Netlink:
         kwargs: dict[str, Any] = {}
         if address.version == 6:
             kwargs["flags"] = IFA_F_NODAD
+        if self.marks:
+            kwargs["proto"] = ADDRESS_PROTO
         try:
             self._ipr.addr(
                 "add",

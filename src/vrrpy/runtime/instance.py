@@ -12,6 +12,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from ipaddress import IPv6Interface
 from typing import TYPE_CHECKING, Any
 
 from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo, encode_vrrp
@@ -25,7 +26,7 @@ from vrrpy.core.actions import (
 )
 from vrrpy.core.state import State
 from vrrpy.core.vrrp import VirtualRouter
-from vrrpy.net.addresses import Interface, Netlink, vmac_address
+from vrrpy.net.addresses import ADDRESS_PROTO, Interface, Netlink, vmac_address
 from vrrpy.runtime.sockets import VRRPSocket, default_destination
 from vrrpy.runtime.timers import LoopTimers, TimerHandle, Timers
 
@@ -45,7 +46,7 @@ class InstanceRunner:
         spec: InstanceConfig,
         loop: asyncio.AbstractEventLoop,
         netlink: Netlink,
-        socket_for: Callable[[str, int, int, IPAddress], VRRPSocket],
+        socket_for: Callable[[str, int, int, IPAddress, bool], VRRPSocket],
         announcer_for: Callable[[str], Any],
         on_transition: TransitionHook | None = None,
         timers: Timers | None = None,
@@ -74,11 +75,14 @@ class InstanceRunner:
         self.addr_ifname = spec.interface
         self.mac = ""
         self.socket: VRRPSocket | None = None
+        """The socket adverts leave by: the interface's, or the VMAC's."""
+        self.rx_socket: VRRPSocket | None = None
+        """The socket adverts arrive by: always the interface's (joined to the group)."""
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self) -> None:
-        """Resolve the interface, clean stale addresses, open the socket, start the core."""
+        """Resolve the interface, clean stale addresses, open the sockets, start the core."""
         spec = self.spec
         nl = self.netlink
         self.ifindex = nl.index(spec.interface)
@@ -90,34 +94,74 @@ class InstanceRunner:
         if primary is None:
             what = "IPv4 address" if self.family == 4 else "usable IPv6 link-local address"
             raise RuntimeError(f"{spec.name}: interface {spec.interface} has no {what}")
+        if spec.priority == 255:
+            if spec.use_vmac:
+                raise RuntimeError(
+                    f"{spec.name}: use_vmac is not supported for the address owner "
+                    "(priority 255): its addresses stay where they are configured"
+                )
+            present = {iface.ip for iface in nl.addresses(self.ifindex)}
+            missing = [str(a) for a in vips if a not in present]
+            if missing:
+                raise RuntimeError(
+                    f"{spec.name}: priority 255 means address owner, but "
+                    f"{', '.join(missing)} is not configured on {spec.interface}"
+                )
         self.addr_ifindex, self.addr_ifname = self.ifindex, spec.interface
         self.mac = nl.mac(self.ifindex)
         if spec.use_vmac:
             self.addr_ifname = f"vrrp{self.family}.{spec.vrid}"
             self.mac = vmac_address(spec.vrid, self.family)
             self.addr_ifindex = nl.add_vmac(self.ifindex, self.addr_ifname, self.mac)
-        present = {iface.ip for iface in nl.addresses(self.addr_ifindex)}
-        if spec.priority == 255:
-            missing = [str(a) for a in vips if a not in present]
-            if missing:
-                raise RuntimeError(
-                    f"{spec.name}: priority 255 means address owner, but "
-                    f"{', '.join(missing)} is not configured on {self.addr_ifname}"
-                )
+            if self.family == 4:
+                # The parent must not answer ARP for the virtual addresses with its own
+                # MAC (keepalived sets the same), nor for its own through the macvlan.
+                nl.hold_sysctl(4, spec.interface, "arp_ignore", 1)
+                nl.hold_sysctl(4, spec.interface, "arp_filter", 1)
+            else:
+                # Adverts leave the macvlan from the parent's link-local address.
+                nl.add(self.addr_ifindex, IPv6Interface(f"{primary}/64"))
+        if spec.priority != 255:
+            self._clean_stale(vips)
+        self.rx_socket = self._socket_for(spec.interface, self.ifindex, self.family, primary, True)
+        if spec.use_vmac:
+            self.socket = self._socket_for(
+                self.addr_ifname, self.addr_ifindex, self.family, primary, False
+            )
         else:
-            for address in vips & present:
-                nl.remove(self.addr_ifindex, self._by_address[address], force=True)
-                logger.warning(
-                    "%s: removed %s from %s, left by an earlier run (we start as Backup)",
-                    spec.name,
-                    address,
-                    self.addr_ifname,
-                )
-        sock_ifname = self.addr_ifname if spec.use_vmac else spec.interface
-        sock_index = self.addr_ifindex if spec.use_vmac else self.ifindex
-        self.socket = self._socket_for(sock_ifname, sock_index, self.family, primary)
+            self.socket = self.rx_socket
         self.router = VirtualRouter(spec.router_config(primary))
         self._perform(self.router.startup(self.loop.time()))
+
+    def _clean_stale(self, vips: set[IPAddress]) -> None:
+        """Remove virtual addresses an earlier run left behind (we start as Backup).
+
+        On kernels that keep an address's protocol (Linux >= 6.3) only addresses
+        stamped by vrrpy are removed; one the administrator configured is left
+        alone, with a warning. Older kernels cannot tell them apart: there, as
+        keepalived does at startup, any virtual address found is removed.
+        """
+        nl = self.netlink
+        name = self.spec.name
+        for iface, proto in nl.addresses_with_proto(self.addr_ifindex).items():
+            if iface.ip not in vips:
+                continue
+            if nl.marks and proto != ADDRESS_PROTO:
+                logger.warning(
+                    "%s: %s is on %s but vrrpy did not put it there: left alone; this host "
+                    "answers for it in every state (priority 255 declares the owner)",
+                    name,
+                    iface,
+                    self.addr_ifname,
+                )
+                continue
+            nl.remove(self.addr_ifindex, iface, force=True)
+            logger.warning(
+                "%s: removed %s from %s, left by an earlier run (we start as Backup)",
+                name,
+                iface,
+                self.addr_ifname,
+            )
 
     def stop(self) -> None:
         """Resign (priority 0 if Master), withdraw addresses, remove the VMAC, stop timers."""
@@ -130,6 +174,9 @@ class InstanceRunner:
             self.netlink.remove(*key)
         if self.spec.use_vmac and self.addr_ifname != self.spec.interface:
             self.netlink.remove_link(self.addr_ifname)
+            if self.family == 4:
+                self.netlink.release_sysctl(4, self.spec.interface, "arp_ignore")
+                self.netlink.release_sysctl(4, self.spec.interface, "arp_filter")
         self.router = None
 
     # --------------------------------------------------------------- events

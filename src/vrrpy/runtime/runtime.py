@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vrrpy.runtime")
 
 
+def _discard(data: bytes, info: PacketInfo) -> None:
+    """Where packets reaching a send-only socket go."""
+
+
 class Runtime:
     """Runs VRRP instances on this host (in the network namespace it runs in)."""
 
@@ -81,8 +85,8 @@ class Runtime:
             runner.stop()
             raise
         self._prepare_announcements(runner)
-        assert runner.socket is not None
-        key = (runner.socket.ifname, runner.family)
+        assert runner.rx_socket is not None
+        key = (runner.rx_socket.ifname, runner.family)
         self._routes.setdefault(key, {})[spec.vrid] = runner
         if not self._update_accept_filter() and self._filtered(spec):
             logger.warning(
@@ -98,15 +102,17 @@ class Runtime:
         Returns the instance's final status (state INIT, its counters).
         """
         runner = self.instances.pop(name)
-        sock = runner.socket
+        rx, tx = runner.rx_socket, runner.socket
         runner.stop()
         final = runner.status()
-        if sock is not None:
-            key = (sock.ifname, runner.family)
+        if rx is not None:
+            key = (rx.ifname, runner.family)
             routes = self._routes.get(key, {})
             routes.pop(runner.spec.vrid, None)
             if not routes:
                 self._close_socket(key)
+        if tx is not None and tx is not rx:
+            self._close_socket((tx.ifname, runner.family))
         self._update_accept_filter()
         return final
 
@@ -151,14 +157,25 @@ class Runtime:
 
     # ------------------------------------------------------------ internals
 
-    def _socket_for(self, ifname: str, ifindex: int, family: int, source: IPAddress) -> VRRPSocket:
+    def _socket_for(
+        self, ifname: str, ifindex: int, family: int, source: IPAddress, receive: bool
+    ) -> VRRPSocket:
+        """The shared socket of (``ifname``, ``family``), opened on first use.
+
+        ``receive`` sockets join the VRRP group and feed the VRID demultiplexer;
+        the others (a VMAC's, for sending only) join nothing, so a Backup's
+        virtual MAC sends no IGMP/MLD, and whatever reaches them is discarded.
+        """
         key = (ifname, family)
         sock = self.sockets.get(key)
         if sock is None:
-            sock = VRRPSocket(ifname, ifindex, family, source)
+            sock = VRRPSocket(ifname, ifindex, family, source, join=receive)
             self.sockets[key] = sock
-            routes = self._routes.setdefault(key, {})
-            self.loop.add_reader(sock.fileno(), sock.read, self._deliver_for(routes))
+            if receive:
+                routes = self._routes.setdefault(key, {})
+                self.loop.add_reader(sock.fileno(), sock.read, self._deliver_for(routes))
+            else:
+                self.loop.add_reader(sock.fileno(), sock.read, _discard)
         return sock
 
     def _deliver_for(self, routes: dict[int, InstanceRunner]) -> Any:

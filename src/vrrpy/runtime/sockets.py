@@ -36,7 +36,9 @@ _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not 
 class VRRPSocket:
     """A raw socket for protocol 112 on one interface, for one address family."""
 
-    def __init__(self, ifname: str, ifindex: int, family: int, source: IPAddress) -> None:
+    def __init__(
+        self, ifname: str, ifindex: int, family: int, source: IPAddress, join: bool = True
+    ) -> None:
         self.ifname = ifname
         self.ifindex = ifindex
         self.family = family
@@ -45,6 +47,7 @@ class VRRPSocket:
         self.sent = 0
         self.send_errors = 0
         self.header_errors = 0
+        self.join = join
         af = socket.AF_INET if family == 4 else socket.AF_INET6
         sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
@@ -65,7 +68,8 @@ class VRRPSocket:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        if self.join:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         self._pktinfo = [
             (
                 socket.IPPROTO_IP,
@@ -79,8 +83,9 @@ class VRRPSocket:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
-        mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        if self.join:
+            mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         self._pktinfo = [
