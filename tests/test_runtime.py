@@ -395,3 +395,25 @@ def test_global_netns_runs_the_daemon_inside_a_named_namespace(lab: Lab, tmp_pat
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(10) == 0
     assert VIP not in host.run(["ip", "-o", "addr", "show", "dev", "eth0"]).stdout
+
+
+def test_ipv6_vmac_adverts_leave_from_the_parents_link_local_and_the_virtual_mac(
+    lab: Lab, tmp_path: Path
+) -> None:
+    v6 = {"virtual_addresses": ["2001:db8::100/64"], "use_vmac": True}
+    d1, d2 = pair(lab, tmp_path, {"priority": 200, **v6}, v6)
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    assert "2001:db8::100/64" in d1.addresses("vrrp6.51")
+    cap = Capture(lab["h3"])
+    time.sleep(0.3)
+    records = [r for r in cap.stop() if r["kind"] == "vrrp"]
+    assert records
+    assert {(r["src"], r["src_mac"]) for r in records} == {
+        (str(lab["h1"].link_local), "00:00:5e:00:02:33")
+    }
+    # No macvlan has an address generated from the virtual MAC (it would be the same on
+    # every router): the Backup's carries its parent's link-local, if anything.
+    backup_vmac = lab["h2"].run(["ip", "-o", "-6", "addr", "show", "dev", "vrrp6.51"]).stdout
+    assert "fe80::200:5eff" not in backup_vmac

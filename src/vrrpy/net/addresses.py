@@ -179,8 +179,8 @@ class Netlink:
         """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up.
 
         As keepalived does: no IPv6 address generated from the virtual MAC (it
-        would be the same on every router, and would send MLD and router
-        solicitations from the virtual MAC on Backups); ARP answered only for
+        would be the same on every router, and would send router solicitations
+        from the virtual MAC); ARP answered only for
         the macvlan's own addresses (``arp_ignore=1``); ``accept_local`` and no
         reverse-path filter so that it can receive with no address of its own.
         """

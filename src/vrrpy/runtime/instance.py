@@ -77,7 +77,8 @@ class InstanceRunner:
         self.socket: VRRPSocket | None = None
         """The socket adverts leave by: the interface's, or the VMAC's."""
         self.rx_socket: VRRPSocket | None = None
-        """The socket adverts arrive by: always the interface's (joined to the group)."""
+        """The interface's socket (joined to the group); with a VMAC, adverts also arrive
+        by :attr:`socket`."""
 
     # ------------------------------------------------------------ lifecycle
 
@@ -125,8 +126,11 @@ class InstanceRunner:
             self._clean_stale(vips)
         self.rx_socket = self._socket_for(spec.interface, self.ifindex, self.family, primary, True)
         if spec.use_vmac:
+            # Also a receiving socket: a frame whose source MAC is the virtual MAC of
+            # our own macvlan (another router of the group, Master, sending from the
+            # same VMAC) is handed by the kernel to that macvlan, never to the parent.
             self.socket = self._socket_for(
-                self.addr_ifname, self.addr_ifindex, self.family, primary, False
+                self.addr_ifname, self.addr_ifindex, self.family, primary, True
             )
         else:
             self.socket = self.rx_socket

@@ -85,9 +85,9 @@ class Runtime:
             runner.stop()
             raise
         self._prepare_announcements(runner)
-        assert runner.rx_socket is not None
-        key = (runner.rx_socket.ifname, runner.family)
-        self._routes.setdefault(key, {})[spec.vrid] = runner
+        for sock in {runner.rx_socket, runner.socket}:
+            assert sock is not None
+            self._routes.setdefault((sock.ifname, runner.family), {})[spec.vrid] = runner
         if not self._update_accept_filter() and self._filtered(spec):
             logger.warning(
                 "%s: accept = false cannot be enforced (no nft command): "
@@ -102,17 +102,17 @@ class Runtime:
         Returns the instance's final status (state INIT, its counters).
         """
         runner = self.instances.pop(name)
-        rx, tx = runner.rx_socket, runner.socket
+        sockets = {runner.rx_socket, runner.socket}
         runner.stop()
         final = runner.status()
-        if rx is not None:
-            key = (rx.ifname, runner.family)
+        for sock in sockets:
+            if sock is None:
+                continue
+            key = (sock.ifname, runner.family)
             routes = self._routes.get(key, {})
             routes.pop(runner.spec.vrid, None)
             if not routes:
                 self._close_socket(key)
-        if tx is not None and tx is not rx:
-            self._close_socket((tx.ifname, runner.family))
         self._update_accept_filter()
         return final
 
@@ -163,8 +163,7 @@ class Runtime:
         """The shared socket of (``ifname``, ``family``), opened on first use.
 
         ``receive`` sockets join the VRRP group and feed the VRID demultiplexer;
-        the others (a VMAC's, for sending only) join nothing, so a Backup's
-        virtual MAC sends no IGMP/MLD, and whatever reaches them is discarded.
+        a send-only socket joins nothing and discards whatever reaches it.
         """
         key = (ifname, family)
         sock = self.sockets.get(key)
