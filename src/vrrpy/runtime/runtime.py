@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger("vrrpy.runtime")
 
 
-def _discard(data: bytes, info: PacketInfo) -> None:
+def _discard(data: bytes, info: PacketInfo, arrival: float | None) -> None:
     """Where packets reaching a send-only socket go."""
 
 
@@ -178,12 +178,12 @@ class Runtime:
         return sock
 
     def _deliver_for(self, routes: dict[int, InstanceRunner]) -> Any:
-        def deliver(data: bytes, info: PacketInfo) -> None:
+        def deliver(data: bytes, info: PacketInfo, arrival: float | None) -> None:
             runner = routes.get(data[1]) if len(data) > 1 else None
             if runner is None:
                 self.unknown_vrid += 1
                 return
-            runner.receive(data, info)
+            runner.receive(data, info, arrival)
 
         return deliver
 

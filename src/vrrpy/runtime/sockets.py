@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from collections.abc import Callable
 from ipaddress import IPv4Address, IPv6Address
 
@@ -27,8 +28,10 @@ from vrrpy.codec.vrrp import (
     PacketInfo,
 )
 
-Receiver = Callable[[bytes, PacketInfo], None]
-_ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20)
+Receiver = Callable[[bytes, PacketInfo, "float | None"], None]
+_SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_TIMESPEC = struct.Struct("@qq")
+_ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16)
 _MAX_BATCH = 256
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not export it
 
@@ -52,6 +55,7 @@ class VRRPSocket:
         sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             if family == 4:
                 self._setup_v4(sock)
             else:
@@ -120,39 +124,47 @@ class VRRPSocket:
         return True
 
     def read(self, deliver: Receiver) -> None:
-        """Read what is queued (up to a batch) and hand each VRRP message to ``deliver``."""
+        """Read what is queued (up to a batch) and hand each VRRP message to ``deliver``.
+
+        Each message comes with its arrival time on the monotonic clock, from the
+        kernel's receive timestamp (SO_TIMESTAMPNS): a Backup's Master_Down_Timer
+        then runs from when the advert reached the host, not from when the event
+        loop got round to it.
+        """
         sock = self.sock
+        offset = time.monotonic() - time.time()
         for _ in range(_MAX_BATCH):
             try:
-                if self.family == 4:
-                    datagram = sock.recv(65535)
-                else:
-                    data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
+                data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
                 return
             except OSError:
                 self.header_errors += 1
                 return
             self.received += 1
-            if self.family == 4:
-                try:
-                    src4, dst4, ttl, _proto, payload = parse_ipv4(datagram)
-                except DecodeError:
-                    self.header_errors += 1
-                    continue
-                deliver(payload, PacketInfo(src4, dst4, ttl))
-                continue
+            arrival: float | None = None
             hop_limit = -1
             dst6 = VRRP_MULTICAST_V6
             for level, kind, value in anc:
-                if level != socket.IPPROTO_IPV6:
+                if level == socket.SOL_SOCKET:
+                    if kind == _SO_TIMESTAMPNS and len(value) >= 16:
+                        sec, nsec = _TIMESPEC.unpack_from(value)
+                        arrival = sec + nsec * 1e-9 + offset
+                elif level == socket.IPPROTO_IPV6:
+                    if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                        hop_limit = struct.unpack("@i", value[:4])[0]
+                    elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                        dst6 = IPv6Address(value[:16])
+            if self.family == 4:
+                try:
+                    src4, dst4, ttl, _proto, payload = parse_ipv4(data)
+                except DecodeError:
+                    self.header_errors += 1
                     continue
-                if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
-                    hop_limit = struct.unpack("@i", value[:4])[0]
-                elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
-                    dst6 = IPv6Address(value[:16])
+                deliver(payload, PacketInfo(src4, dst4, ttl), arrival)
+                continue
             src6 = IPv6Address(addr[0].split("%", 1)[0])
-            deliver(data, PacketInfo(src6, dst6, hop_limit))
+            deliver(data, PacketInfo(src6, dst6, hop_limit), arrival)
 
 
 def default_destination(family: int) -> IPv4Address | IPv6Address:
