@@ -488,3 +488,14 @@ def test_anomalies_are_logged_at_warning_once_a_minute(caplog: pytest.LogCapture
     lines = [rec for rec in caplog.records if "address_list_mismatch" in rec.getMessage()]
     assert [rec.levelno for rec in lines] == [logging.WARNING, logging.WARNING]
     assert r.counters.anomalies == {"address_list_mismatch": 101}
+
+
+def test_immediate_assert_to_a_weaker_router_is_at_most_once_per_interval() -> None:
+    r = master(priority=200)
+    sends = [
+        kinds(r.receive_advert(advert(100), PEER_HIGH, 5.0 + i * 0.01)).count(SendAdvertisement)
+        for i in range(150)
+    ]
+    assert sends[0] == 1
+    assert sum(sends) == 2  # at 5.0 and again once a full interval has passed
+    assert r.counters.lower_priority_discarded == 150

@@ -66,6 +66,7 @@ class VirtualRouter:
         self._deadline: float | None = None
         self._started_at = 0.0
         self._resign_from: IPAddress | None = None
+        self._next_assert = 0.0
         self._adverts: dict[int, Advertisement] = {}
         self._vips = tuple(config.virtual_addresses)
         self._vip_set = frozenset(config.virtual_addresses)
@@ -310,9 +311,12 @@ class VirtualRouter:
                 self._transition(_MASTER, _BACKUP, reason, now),
             ]
         self.counters.lower_priority_discarded += 1
-        if self.config.version == 3:
+        if self.config.version == 3 and now >= self._next_assert:
             # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker
             # router at once, and refresh learning bridges. The Adver_Timer is kept.
+            # At most once per advert interval: a Backup that cannot keep up (and
+            # so keeps claiming Master) must not double the traffic it drowns in.
+            self._next_assert = now + self.config.interval_cs / 100.0
             return [self._send(self.priority)]
         return []
 

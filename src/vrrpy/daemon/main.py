@@ -186,8 +186,9 @@ async def _serve(config: DaemonConfig, path: str) -> int:
     finally:
         logger.info("vrrpyd stopping")
         final: dict[str, dict[str, object]] = {}
-        for name in list(runtime.instances):
-            final[name] = runtime.remove(name)
+        with runtime.batch():
+            for name in list(runtime.instances):
+                final[name] = runtime.remove(name)
         runtime.stop()
         state.close()
         state.write(final)

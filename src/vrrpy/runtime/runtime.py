@@ -9,9 +9,10 @@ advert leaves when its deadline comes, not when a polling loop next looks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
@@ -49,12 +50,14 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
+        self._bulk = False
 
     # ------------------------------------------------------------ lifecycle
 
     def start(self, specs: Iterable[InstanceConfig]) -> None:
         """Start every instance in ``specs`` (stopping the ones already started on failure)."""
         started: list[str] = []
+        self._bulk = True
         try:
             for spec in specs:
                 self.add(spec)
@@ -63,6 +66,9 @@ class Runtime:
             for name in started:
                 self.remove(name)
             raise
+        finally:
+            self._bulk = False
+        self._report_accept_filter(self.instances.values())
 
     def add(self, spec: InstanceConfig) -> InstanceRunner:
         """Start one instance."""
@@ -88,12 +94,8 @@ class Runtime:
         for sock in {runner.rx_socket, runner.socket}:
             assert sock is not None
             self._routes.setdefault((sock.ifname, runner.family), {})[spec.vrid] = runner
-        if not self._update_accept_filter() and self._filtered(spec):
-            logger.warning(
-                "%s: accept = false cannot be enforced (no nft command): "
-                "the virtual addresses accept traffic as with accept = true",
-                spec.name,
-            )
+        if not self._bulk:
+            self._report_accept_filter([runner])
         return runner
 
     def remove(self, name: str) -> dict[str, object]:
@@ -113,13 +115,25 @@ class Runtime:
             routes.pop(runner.spec.vrid, None)
             if not routes:
                 self._close_socket(key)
-        self._update_accept_filter()
+        if not self._bulk:
+            self._update_accept_filter()
         return final
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Add or remove many instances; the nftables table is rewritten once, at the end."""
+        self._bulk = True
+        try:
+            yield
+        finally:
+            self._bulk = False
+            self._update_accept_filter()
 
     def stop(self) -> None:
         """Stop every instance, then close sockets and netlink."""
-        for name in list(self.instances):
-            self.remove(name)
+        with self.batch():
+            for name in list(self.instances):
+                self.remove(name)
         for key in list(self.sockets):
             self._close_socket(key)
         for announcer in self._announcers.values():
@@ -143,10 +157,15 @@ class Runtime:
             if name in self.instances and self.instances[name].spec != spec
         ]
         added = [name for name in wanted if name not in self.instances]
-        for name in removed + restarted:
-            self.remove(name)
-        for name in restarted + added:
-            self.add(wanted[name])
+        self._bulk = True
+        try:
+            for name in removed + restarted:
+                self.remove(name)
+            for name in restarted + added:
+                self.add(wanted[name])
+        finally:
+            self._bulk = False
+        self._report_accept_filter([self.instances[name] for name in restarted + added])
         return added, removed, restarted
 
     # --------------------------------------------------------------- status
@@ -198,6 +217,18 @@ class Runtime:
     def _filtered(spec: InstanceConfig) -> bool:
         """RFC 9568 Accept_Mode False applies: not accepting, and not the address owner."""
         return not spec.accept and spec.priority != 255
+
+    def _report_accept_filter(self, runners: Iterable[InstanceRunner]) -> None:
+        """Bring the nftables table up to date (once per batch of changes) and say if we can't."""
+        if self._update_accept_filter():
+            return
+        for runner in runners:
+            if self._filtered(runner.spec):
+                logger.warning(
+                    "%s: accept = false cannot be enforced (no nft command): "
+                    "the virtual addresses accept traffic as with accept = true",
+                    runner.spec.name,
+                )
 
     def _update_accept_filter(self) -> bool:
         addresses = [
