@@ -20,6 +20,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,6 +53,7 @@ class StateFile:
         self.path = Path(path)
         self.loop = loop
         self._pending = False
+        self._dirty: Callable[[], dict[str, dict[str, object]]] | None = None
         self._closed = False
         self._pool: ThreadPoolExecutor | None = None
 
@@ -61,17 +63,31 @@ class StateFile:
             self.write(snapshot())
             return
         if self._pending:
+            self._dirty = snapshot  # taken when the current write cycle ends
             return
         self._pending = True
         self.loop.call_later(self.DELAY, self._flush, snapshot)
 
     def _flush(self, snapshot: Callable[[], dict[str, dict[str, object]]]) -> None:
-        self._pending = False
         if self._closed:
+            self._pending = False
             return  # the final state was written by whoever closed us
         if self._pool is None:
             self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpyd-state")
-        self._pool.submit(self.write, snapshot())
+        started = time.monotonic()
+        state = snapshot()
+        self._pool.submit(self.write, state)
+        # Taking the snapshot runs on the event loop: keep it to a tenth of the loop's
+        # time however many instances there are, by waiting ten times as long as it
+        # took before the next one may be taken.
+        assert self.loop is not None
+        self.loop.call_later(max(0.0, 9 * (time.monotonic() - started)), self._reopen)
+
+    def _reopen(self) -> None:
+        self._pending = False
+        again, self._dirty = self._dirty, None
+        if again is not None:
+            self.request(again)
 
     def close(self) -> None:
         """Finish pending writes; later requests are ignored (the caller writes the last state)."""
@@ -146,10 +162,8 @@ async def _serve(config: DaemonConfig, path: str) -> int:
             state.request(runtime.status)
 
     runtime = Runtime(loop, on_transition=save)
-    runtime.start(config.instances)
-    save()
-    logger.info("vrrpyd started: %d instance(s) from %s", len(runtime.instances), path)
     stopping = asyncio.Event()
+    starting = True
 
     def reload() -> None:
         assert runtime is not None
@@ -177,11 +191,23 @@ async def _serve(config: DaemonConfig, path: str) -> int:
         )
         save()
 
+    def hangup() -> None:
+        if starting:
+            logger.warning("SIGHUP while starting: ignored, send it again when started")
+        else:
+            reload()
+
+    # Signals are handled before the first instance starts: a starting daemon that
+    # is stopped must still resign properly, and SIGUSR1 must never kill it.
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
-    loop.add_signal_handler(signal.SIGHUP, reload)
+    loop.add_signal_handler(signal.SIGHUP, hangup)
     loop.add_signal_handler(signal.SIGUSR1, save)
     try:
+        await runtime.start_async(config.instances)
+        starting = False
+        save()
+        logger.info("vrrpyd started: %d instance(s) from %s", len(runtime.instances), path)
         await stopping.wait()
     finally:
         logger.info("vrrpyd stopping")

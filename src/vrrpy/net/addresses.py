@@ -12,7 +12,7 @@ import contextlib
 import errno
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Interface, IPv6Address, IPv6Interface
 from typing import Any, TypeAlias
@@ -90,6 +90,7 @@ class Netlink:
         self.added: dict[tuple[int, Interface], None] = {}
         """(ifindex, address) pairs vrrpy added and has not removed yet."""
         self._held: dict[tuple[int, str, str], list[int | None]] = {}
+        self._cache: dict[tuple[str, int], Any] | None = None
 
     def close(self) -> None:
         """Close the netlink socket and its thread."""
@@ -106,15 +107,38 @@ class Netlink:
 
     def mac(self, ifindex: int) -> str:
         """The interface's MAC address."""
+        cache = self._cache
+        if cache is not None and ("mac", ifindex) in cache:
+            return str(cache[("mac", ifindex)])
         link = self._ipr.get_links(ifindex)[0]
-        return str(link.get_attr("IFLA_ADDRESS"))
+        mac = str(link.get_attr("IFLA_ADDRESS"))
+        if cache is not None:
+            cache[("mac", ifindex)] = mac
+        return mac
 
     def addresses(self, ifindex: int) -> list[Interface]:
         """Every address on the interface, as interfaces (address/prefix)."""
         return list(self.addresses_with_proto(ifindex))
 
+    @contextlib.contextmanager
+    def cached(self) -> Iterator[None]:
+        """Within this block, each interface's addresses and MAC are read once.
+
+        Starting hundreds of instances reads the same interface hundreds of
+        times, and each read returns every address on it (the Masters' virtual
+        ones included): without the cache, start-up is quadratic.
+        """
+        self._cache = {}
+        try:
+            yield
+        finally:
+            self._cache = None
+
     def addresses_with_proto(self, ifindex: int) -> dict[Interface, int]:
         """Every address on the interface, with its IFA_PROTO (0 when unset)."""
+        cache = self._cache
+        if cache is not None and ("addr", ifindex) in cache:
+            return dict(cache[("addr", ifindex)])
         result: dict[Interface, int] = {}
         for msg in self._ipr.get_addr(index=ifindex):
             addr = msg.get_attr("IFA_ADDRESS")
@@ -125,6 +149,8 @@ class Netlink:
             else:
                 iface = IPv4Interface(f"{addr}/{prefix}")
             result[iface] = int(msg.get_attr("IFA_PROTO") or 0)
+        if cache is not None:
+            cache[("addr", ifindex)] = dict(result)
         return result
 
     def hold_sysctl(self, family: int, ifname: str, key: str, value: int) -> None:
@@ -168,12 +194,19 @@ class Netlink:
 
     def link_local(self, ifindex: int) -> IPv6Address | None:
         """The interface's IPv6 link-local address, unless it is still tentative (DAD)."""
+        cache = self._cache
+        if cache is not None and ("ll", ifindex) in cache:
+            return cache[("ll", ifindex)]  # type: ignore[no-any-return]
+        found: IPv6Address | None = None
         for msg in self._ipr.get_addr(index=ifindex, family=10):
             addr = IPv6Address(msg.get_attr("IFA_ADDRESS"))
             flags = msg.get_attr("IFA_FLAGS") or msg["flags"]
             if addr.is_link_local and not flags & IFA_F_TENTATIVE:
-                return addr
-        return None
+                found = addr
+                break
+        if cache is not None and found is not None:
+            cache[("ll", ifindex)] = found
+        return found
 
     def add_vmac(self, parent: int, name: str, mac: str) -> int:
         """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up.

@@ -57,6 +57,7 @@ class InstanceRunner:
         announcer_for: Callable[[str], Any],
         on_transition: TransitionHook | None = None,
         timers: Timers | None = None,
+        drain: Callable[[], None] | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop
@@ -65,6 +66,8 @@ class InstanceRunner:
         self._announcer_for = announcer_for
         self.on_transition = on_transition
         self.timers: Timers = timers or LoopTimers(loop)
+        self._drain = drain
+        """Reads every advert already queued on our sockets (see :meth:`_on_timer`)."""
         self.family = spec.virtual_addresses[0].version
         self.router: VirtualRouter | None = None
         self.since = time.time()
@@ -221,6 +224,14 @@ class InstanceRunner:
                 while (now := self.loop.time()) < deadline:
                     pass
             else:
+                self._timer_at = None
+                self._arm()
+                return
+        if router.state is State.BACKUP and self._drain is not None:
+            # Never declare the Master dead while one of its adverts sits unread in
+            # our socket (a busy loop, a burst of work): read what is queued first.
+            self._drain()
+            if self.router is not router or (router.get_timer() or now) > now:
                 self._timer_at = None
                 self._arm()
                 return

@@ -11,8 +11,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import threading
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
@@ -51,6 +51,7 @@ class Runtime:
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
         self._bulk = False
+        self._frames: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -82,6 +83,7 @@ class Runtime:
             self._announcer_for,
             self.on_transition,
             self.timers,
+            self.drain,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
         try:
@@ -119,6 +121,39 @@ class Runtime:
             self._update_accept_filter()
         return final
 
+    async def start_async(self, specs: Iterable[InstanceConfig]) -> None:
+        """:meth:`start`, yielding to the event loop after each instance.
+
+        Starting hundreds of instances takes seconds; in between, the adverts of
+        the instances already started must be received and sent, or they all
+        time out together and elect themselves.
+        """
+        started: list[str] = []
+        self._bulk = True
+        try:
+            # One read of each interface serves the whole batch: its primary address,
+            # MAC and link-local do not change, and the virtual addresses found on it
+            # before we started are the only stale ones there can be.
+            with self.netlink.cached():
+                for spec in specs:
+                    self.add(spec)
+                    started.append(spec.name)
+                    await asyncio.sleep(0)
+        except BaseException:
+            for name in started:
+                self.remove(name)
+            raise
+        finally:
+            self._bulk = False
+        self._report_accept_filter(self.instances.values())
+
+    def drain(self) -> None:
+        """Process every advert already queued on the receiving sockets, now."""
+        for key, sock in list(self.sockets.items()):
+            routes = self._routes.get(key)
+            if routes is not None and sock.join:
+                sock.read(self._deliver_for(routes))
+
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
         """Add or remove many instances; the nftables table is rewritten once, at the end."""
@@ -136,6 +171,9 @@ class Runtime:
                 self.remove(name)
         for key in list(self.sockets):
             self._close_socket(key)
+        if self._frames is not None:
+            self._frames.shutdown(wait=False, cancel_futures=True)
+            self._frames = None
         for announcer in self._announcers.values():
             announcer.close()
         self._announcers.clear()
@@ -240,20 +278,19 @@ class Runtime:
         return self.accept_filter.apply(addresses)
 
     def _prepare_announcements(self, runner: InstanceRunner) -> None:
-        """Build this instance's GARP / NA frames in a thread now, not when it takes over.
+        """Build this instance's GARP / NA frames in a background thread, not at takeover.
 
         scapy crafts them and costs about a second to import; paid at takeover,
-        that second would sit between the first advert and the first GARP.
+        that second would sit between the first advert and the first GARP. One
+        worker thread builds every instance's frames in turn, so starting
+        hundreds of instances does not start hundreds of threads.
         """
         announcer = self._announcer_for(runner.addr_ifname)
         addresses = [iface.ip for iface in runner.spec.virtual_addresses]
-        mac = runner.mac
-
-        def build() -> None:
-            for address in addresses:
-                announcer.frame(address, mac)
-
-        threading.Thread(target=build, name="vrrpy-frames", daemon=True).start()
+        if self._frames is None:
+            self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-frames")
+        for address in addresses:
+            self._frames.submit(announcer.frame, address, runner.mac)
 
     def _announcer_for(self, ifname: str) -> Any:
         announcer = self._announcers.get(ifname)

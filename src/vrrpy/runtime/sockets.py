@@ -30,9 +30,10 @@ from vrrpy.codec.vrrp import (
 
 Receiver = Callable[[bytes, PacketInfo, "float | None"], None]
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
+_SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _TIMESPEC = struct.Struct("@qq")
 _ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16)
-_MAX_BATCH = 256
+_MAX_BATCH = 8192
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not export it
 
 
@@ -56,6 +57,7 @@ class VRRPSocket:
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
+            _grow_receive_buffer(sock)
             if family == 4:
                 self._setup_v4(sock)
             else:
@@ -165,6 +167,19 @@ class VRRPSocket:
                 continue
             src6 = IPv6Address(addr[0].split("%", 1)[0])
             deliver(data, PacketInfo(src6, dst6, hop_limit), arrival)
+
+
+RECEIVE_BUFFER = 4 << 20
+"""Bytes of receive queue per socket: hundreds of instances' adverts (each costs about
+1 KiB of kernel memory queued) must survive the loop being busy for a second."""
+
+
+def _grow_receive_buffer(sock: socket.socket) -> None:
+    """SO_RCVBUFFORCE (root may exceed net.core.rmem_max), else the capped SO_RCVBUF."""
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, _SO_RCVBUFFORCE, RECEIVE_BUFFER)
+    except OSError:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECEIVE_BUFFER)
 
 
 def default_destination(family: int) -> IPv4Address | IPv6Address:
