@@ -83,6 +83,7 @@ class TimerfdTimers:
         self._heap: list[tuple[float, int, _Entry]] = []
         self._seq = itertools.count()
         self._armed: float | None = None
+        self._firing = False
         self._spec = _Itimerspec()
         loop.add_reader(fd, self._fire)
 
@@ -90,7 +91,7 @@ class TimerfdTimers:
         """Run ``callback`` when ``loop.time()`` reaches ``when``."""
         entry = _Entry(when, callback)
         heapq.heappush(self._heap, (when, next(self._seq), entry))
-        if self._armed is None or when < self._armed:
+        if not self._firing and (self._armed is None or when < self._armed):
             self._arm(when)
         return entry
 
@@ -109,6 +110,7 @@ class TimerfdTimers:
         with contextlib.suppress(BlockingIOError):
             os.read(self._fd, 8)
         self._armed = None
+        self._firing = True  # callbacks re-arm through call_at: one settime at the end
         heap = self._heap
         now = self._loop.time()
         while heap and heap[0][0] <= now:
@@ -121,6 +123,7 @@ class TimerfdTimers:
                         {"message": "vrrpy timer callback failed", "exception": exc}
                     )
             now = self._loop.time()
+        self._firing = False
         while heap and heap[0][2].cancelled:
             heapq.heappop(heap)
         if heap:
