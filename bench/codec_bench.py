@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import gc
 import platform
-import subprocess
 import sys
 import time
 import traceback
@@ -41,7 +40,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv6Address
 from itertools import repeat
-from pathlib import Path
 from typing import Any
 
 import scapy
@@ -49,6 +47,7 @@ from scapy.layers.inet import IP
 from scapy.layers.inet6 import IPv6
 from scapy.layers.vrrp import VRRP, VRRPv3
 
+from common import source_revision
 from vrrpy.codec.vrrp import (
     AUTH_SIMPLE,
     V2_AUTH_LEN,
@@ -69,22 +68,6 @@ VRRPY_ITERATIONS = 100_000
 SCAPY_ITERATIONS = 3_000
 
 Reader = Callable[[Any], tuple[Any, ...]]
-
-
-def source_revision() -> str:
-    """The vrrpy checkout being measured (git commit, "+dirty" with local edits), if known."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty=+dirty"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from common import source_revision
 from vrrpy.core.timers import master_down_interval
 from vrrpy.lab import Capture, Daemon, Host, Lab, wait_for
 
@@ -93,22 +94,6 @@ class RunError(Exception):
 
 
 # ---------------------------------------------------------------- the machine
-
-
-def source_revision() -> str:
-    """The vrrpy checkout being measured (git commit, "+dirty" with local edits), if known."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty=+dirty"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def keepalived_version() -> str | None:

@@ -25,34 +25,17 @@ import argparse
 import cProfile
 import platform
 import pstats
-import subprocess
 import sys
 import time
 from ipaddress import IPv4Address
-from pathlib import Path
 
+from common import source_revision
 from vrrpy.core.state import State
 from vrrpy.sim.lan import VirtualLAN
 
 TARGET_SECONDS = 10.0
 _BASE_VIP = IPv4Address("198.51.100.0")
 _VIP_255 = IPv4Address("203.0.113.1")
-
-
-def source_revision() -> str:
-    """The vrrpy checkout being measured (git commit, "+dirty" with local edits), if known."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        out = subprocess.run(
-            ["git", "-C", str(root), "describe", "--always", "--dirty=+dirty"],
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return out.stdout.strip() or "unknown"
 
 
 def virtual_address(vrid: int) -> IPv4Address:

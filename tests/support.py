@@ -13,6 +13,8 @@ import shutil
 
 import pytest
 
+from vrrpy.codec import IPPROTO_VRRP, IPAddress
+
 
 def in_ci() -> bool:
     """True when the environment says we run in CI (``CI=true``, any case)."""
@@ -37,3 +39,25 @@ def require_root() -> None:
         if in_ci():
             pytest.fail("needs root (CI=true: tests must run as root)")
         pytest.skip("needs root")
+
+
+# An independent reference for the codec tests: the RFC 1071 loop, and the
+# pseudo-headers built byte by byte (vrrpy's codec never builds them).
+
+
+def ref_checksum(data: bytes) -> int:
+    """RFC 1071 checksum, word by word (independent of vrrpy.codec.checksum)."""
+    if len(data) % 2:
+        data += b"\0"
+    total = 0
+    for i in range(0, len(data), 2):
+        total += (data[i] << 8) | data[i + 1]
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ref_pseudo(src: IPAddress, dst: IPAddress, length: int) -> bytes:
+    """The IPv4 (RFC 768) or IPv6 (RFC 8200 8.1) pseudo-header for a VRRP message."""
+    if src.version == 4:
+        return src.packed + dst.packed + bytes([0, IPPROTO_VRRP]) + length.to_bytes(2, "big")
+    return src.packed + dst.packed + length.to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_VRRP])

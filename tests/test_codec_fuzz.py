@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import event, given, note, settings
 from hypothesis import strategies as st
 
+from support import ref_checksum, ref_pseudo
 from vrrpy.codec import (
-    IPPROTO_VRRP,
     VRRP_MULTICAST_V4,
     VRRP_MULTICAST_V6,
     Advertisement,
@@ -30,23 +30,6 @@ from vrrpy.codec.errors import Truncated
 PSEUDO = ChecksumForm.PSEUDO_HEADER
 ONLY = ChecksumForm.VRRP_ONLY
 LINK_LOCAL_PREFIX = 0x3FA << 118  # fe80::/10
-
-
-def ref_checksum(data: bytes) -> int:
-    """RFC 1071 checksum, word by word (independent of vrrpy.codec.checksum)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def ref_pseudo(src: IPAddress, dst: IPAddress, length: int) -> bytes:
-    if src.version == 4:
-        return src.packed + dst.packed + bytes([0, IPPROTO_VRRP]) + length.to_bytes(2, "big")
-    return src.packed + dst.packed + length.to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_VRRP])
 
 
 def replace(advert: Advertisement, **changes: Any) -> Advertisement:

@@ -33,7 +33,7 @@ from scapy.layers.inet6 import IPv6
 from scapy.layers.vrrp import VRRP, VRRPv3
 from scapy.packet import Raw
 
-from support import require_tool
+from support import ref_checksum, ref_pseudo, require_tool
 from vrrpy.codec import (
     IPPROTO_VRRP,
     VRRP_MULTICAST_V4,
@@ -54,23 +54,6 @@ SRC4 = IPv4Address("192.0.2.1")
 DST4 = VRRP_MULTICAST_V4
 SRC6 = IPv6Address("fe80::1")
 DST6 = VRRP_MULTICAST_V6
-
-
-def ref_checksum(data: bytes) -> int:
-    """RFC 1071 checksum, word by word (independent of vrrpy.codec.checksum)."""
-    if len(data) % 2:
-        data += b"\0"
-    total = 0
-    for i in range(0, len(data), 2):
-        total += (data[i] << 8) | data[i + 1]
-        total = (total & 0xFFFF) + (total >> 16)
-    return ~total & 0xFFFF
-
-
-def ref_pseudo(src: IPAddress, dst: IPAddress, length: int) -> bytes:
-    if src.version == 4:
-        return src.packed + dst.packed + bytes([0, IPPROTO_VRRP]) + length.to_bytes(2, "big")
-    return src.packed + dst.packed + length.to_bytes(4, "big") + bytes([0, 0, 0, IPPROTO_VRRP])
 
 
 def zeroed(wire: bytes) -> bytes:
