@@ -37,6 +37,11 @@ logger = logging.getLogger("vrrpy.runtime")
 
 TransitionHook = Callable[["InstanceRunner", Transition], None]
 
+ADVERT_SLACK = 0.01
+"""A Master's advert may leave up to this fraction of its interval early (at most 1 ms)
+when the timer wakes for another instance anyway: at 500 instances adverts then share
+wake-ups. The cadence is kept: the next deadline is computed from the scheduled one."""
+
 TAKEOVER_LEAD = 0.0003
 """How early a Backup wakes before its Master_Down_Timer expires (seconds).
 
@@ -67,6 +72,8 @@ class InstanceRunner:
         self.on_transition = on_transition
         self.timers: Timers = timers or LoopTimers(loop)
         self._drain = drain
+        self._slack = min(ADVERT_SLACK * spec.advert_interval, 0.001)
+        """How early an advert may leave to share a wake-up with another (1 %, at most 1 ms)."""
         """Reads every advert already queued on our sockets (see :meth:`_on_timer`)."""
         self.family = spec.virtual_addresses[0].version
         self.router: VirtualRouter | None = None
@@ -218,7 +225,9 @@ class InstanceRunner:
         due = self._timer_at
         deadline = router.get_timer()
         if deadline is not None and deadline > now:
-            if router.state is State.BACKUP and deadline - now <= 2 * TAKEOVER_LEAD:
+            if router.state is State.MASTER and deadline - now <= self._slack:
+                now = deadline  # woken within the slack by another timer: send now
+            elif router.state is State.BACKUP and deadline - now <= 2 * TAKEOVER_LEAD:
                 # Woken TAKEOVER_LEAD early for a takeover: wait out the last
                 # microseconds here, so the wake-up latency is not added to it.
                 while (now := self.loop.time()) < deadline:
@@ -323,9 +332,12 @@ class InstanceRunner:
         if deadline is not None:
             self._timer_at = deadline
             wake = deadline
+            slack = 0.0
             if router is not None and router.state is State.BACKUP:
                 wake -= TAKEOVER_LEAD
-            self._timer = self.timers.call_at(wake, self._on_timer)
+            elif router is not None and router.state is State.MASTER:
+                slack = self._slack
+            self._timer = self.timers.call_at(wake, self._on_timer, slack)
 
     def _cancel_timer(self) -> None:
         if self._timer is not None:

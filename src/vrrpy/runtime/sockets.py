@@ -125,7 +125,7 @@ class VRRPSocket:
         self.sent += 1
         return True
 
-    def read(self, deliver: Receiver) -> None:
+    def read(self, deliver: Receiver) -> int:
         """Read what is queued (up to a batch) and hand each VRRP message to ``deliver``.
 
         Each message comes with its arrival time on the monotonic clock, from the
@@ -135,15 +135,17 @@ class VRRPSocket:
         """
         sock = self.sock
         offset = time.monotonic() - time.time()
+        count = 0
         for _ in range(_MAX_BATCH):
             try:
                 data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
-                return
+                return count
             except OSError:
                 self.header_errors += 1
-                return
+                return count
             self.received += 1
+            count += 1
             arrival: float | None = None
             hop_limit = -1
             dst6 = VRRP_MULTICAST_V6
@@ -167,6 +169,7 @@ class VRRPSocket:
                 continue
             src6 = IPv6Address(addr[0].split("%", 1)[0])
             deliver(data, PacketInfo(src6, dst6, hop_limit), arrival)
+        return count
 
 
 RECEIVE_BUFFER = 4 << 20

@@ -46,17 +46,20 @@ class TimerHandle(Protocol):
 class Timers(Protocol):
     """Schedules callbacks at absolute ``loop.time()`` deadlines."""
 
-    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle: ...
+    def call_at(
+        self, when: float, callback: Callable[[], object], slack: float = 0.0
+    ) -> TimerHandle: ...
 
     def close(self) -> None: ...
 
 
 class _Entry:
-    __slots__ = ("callback", "cancelled", "when")
+    __slots__ = ("callback", "cancelled", "slack", "when")
 
-    def __init__(self, when: float, callback: Callable[[], object]) -> None:
+    def __init__(self, when: float, callback: Callable[[], object], slack: float) -> None:
         self.when = when
         self.callback = callback
+        self.slack = slack
         self.cancelled = False
 
     def cancel(self) -> None:
@@ -87,9 +90,16 @@ class TimerfdTimers:
         self._spec = _Itimerspec()
         loop.add_reader(fd, self._fire)
 
-    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
-        """Run ``callback`` when ``loop.time()`` reaches ``when``."""
-        entry = _Entry(when, callback)
+    def call_at(
+        self, when: float, callback: Callable[[], object], slack: float = 0.0
+    ) -> TimerHandle:
+        """Run ``callback`` when ``loop.time()`` reaches ``when``.
+
+        With ``slack``, the callback may run up to that much earlier if the
+        timerfd is awake anyway for another deadline: many instances' adverts
+        then share one wake-up instead of paying one each.
+        """
+        entry = _Entry(when, callback, slack)
         heapq.heappush(self._heap, (when, next(self._seq), entry))
         if not self._firing and (self._armed is None or when < self._armed):
             self._arm(when)
@@ -113,7 +123,7 @@ class TimerfdTimers:
         self._firing = True  # callbacks re-arm through call_at: one settime at the end
         heap = self._heap
         now = self._loop.time()
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] - heap[0][2].slack <= now:
             _, _, entry = heapq.heappop(heap)
             if not entry.cancelled:
                 try:
@@ -142,8 +152,10 @@ class LoopTimers:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
 
-    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle:
-        """Run ``callback`` at ``when`` (loop time)."""
+    def call_at(
+        self, when: float, callback: Callable[[], object], slack: float = 0.0
+    ) -> TimerHandle:
+        """Run ``callback`` at ``when`` (loop time); ``slack`` is not used here."""
         return self._loop.call_at(when, callback)
 
     def close(self) -> None:
