@@ -445,6 +445,18 @@ def _label(interval: float) -> str:
     return f"{interval:g} s" if interval >= 1 else f"{interval * 1000:g} ms"
 
 
+def root_and_impls(choice: str) -> list[str] | None:
+    """The implementations to measure ("both" or one), or None (said why) without root."""
+    if os.geteuid() != 0:
+        print("needs root (network namespaces, raw sockets)")
+        return None
+    impls = list(IMPLS) if choice == "both" else [choice]
+    if "keepalived" in impls and keepalived_version() is None:
+        print("keepalived is not installed: measuring vrrpy alone")
+        impls.remove("keepalived")
+    return impls
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
@@ -481,13 +493,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--runs must be at least 1")
 
     print_header("vrrpy failover bench: the gap on the wire, vrrpy against keepalived")
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)")
+    impls = root_and_impls(args.impl)
+    if impls is None:
         return 2
-    impls = list(IMPLS) if args.impl == "both" else [args.impl]
-    if "keepalived" in impls and keepalived_version() is None:
-        print("keepalived is not installed: measuring vrrpy alone")
-        impls.remove("keepalived")
     print(
         f"VRRPv3, VRID {VRID}, {VIP}/24, priorities h1 {PRIORITIES['h1']} / h2 "
         f"{PRIORITIES['h2']}; SIGKILL of h1's router + h1 link down; capture in h3"

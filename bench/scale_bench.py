@@ -83,8 +83,8 @@ from failover_bench import (
     Keepalived,
     LabError,
     RunError,
-    keepalived_version,
     print_header,
+    root_and_impls,
 )
 from vrrpy.lab import Capture, Daemon, Host, Lab, render
 
@@ -539,13 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--measure must be positive and --settle not negative")
 
     print_header("vrrpy scale bench: CPU per advert, vrrpy against keepalived")
-    if os.geteuid() != 0:
-        print("needs root (network namespaces, raw sockets)")
+    impls = root_and_impls(args.impl)
+    if impls is None:
         return 2
-    impls = list(IMPLS) if args.impl == "both" else [args.impl]
-    if "keepalived" in impls and keepalived_version() is None:
-        print("keepalived is not installed: measuring vrrpy alone")
-        impls.remove("keepalived")
     print(
         f"VRRPv3 at {INTERVAL * 1000:g} ms on eth0; h1 priority {PRIORITIES['h1']} (Master), "
         f"h2 {PRIORITIES['h2']} (Backup); settle {args.settle:g} s, measure {args.measure:g} s; "
