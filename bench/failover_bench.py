@@ -319,15 +319,21 @@ def _spacing(times: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(times)]
 
 
+def built_lab() -> Lab:
+    """A three-host lab, up; :class:`LabError` if it cannot be built."""
+    lab = Lab(hosts=3)
+    try:
+        lab.up()
+    except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # lab: RuntimeError
+        raise LabError(f"{type(exc).__name__}: {exc}") from exc
+    return lab
+
+
 def run_once(impl: str, interval: float, quiet_for: int) -> RunResult:
     """One failover in a fresh lab; raises :class:`LabError` or :class:`RunError`."""
     # The directory outlives the lab: processes killed at teardown may still write there.
     with tempfile.TemporaryDirectory(prefix="vrrpy-failover-") as tmp:
-        lab = Lab(hosts=3)
-        try:
-            lab.up()
-        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # lab: RuntimeError
-            raise LabError(f"{type(exc).__name__}: {exc}") from exc
+        lab = built_lab()
         try:
             return _run_in(lab, Path(tmp), impl, interval, quiet_for)
         finally:

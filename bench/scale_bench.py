@@ -68,7 +68,6 @@ import argparse
 import itertools
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -83,6 +82,7 @@ from failover_bench import (
     Keepalived,
     LabError,
     RunError,
+    built_lab,
     print_header,
     root_and_impls,
 )
@@ -353,11 +353,7 @@ class CaseResult:
 def measure_case(impl: str, count: int, settle: float, window: float) -> CaseResult:
     # The directory outlives the lab: processes killed at teardown may still write there.
     with tempfile.TemporaryDirectory(prefix="vrrpy-scale-") as tmp:
-        lab = Lab(hosts=3)
-        try:
-            lab.up()
-        except (OSError, subprocess.SubprocessError, RuntimeError) as exc:  # lab: RuntimeError
-            raise LabError(f"{type(exc).__name__}: {exc}") from exc
+        lab = built_lab()
         try:
             return _measure_in(lab, Path(tmp), impl, count, settle, window)
         finally:

@@ -128,12 +128,25 @@ class Runtime:
 
     def start(self, specs: Iterable[InstanceConfig]) -> None:
         """Start every instance in ``specs`` (stopping the ones already started on failure)."""
+        for _ in self._starting(specs):
+            pass
+
+    def _starting(self, specs: Iterable[InstanceConfig]) -> Iterator[None]:
+        """Start ``specs`` one by one, yielding after each (the one body of both starts).
+
+        One read of each interface serves the whole batch: its primary address,
+        MAC and link-local do not change, and the virtual addresses found on it
+        before we started are the only stale ones there can be. On failure, the
+        instances already started are stopped again.
+        """
         started: list[str] = []
         self._bulk = True
         try:
-            for spec in specs:
-                self.add(spec)
-                started.append(spec.name)
+            with self.netlink.cached():
+                for spec in specs:
+                    self.add(spec)
+                    started.append(spec.name)
+                    yield
         except BaseException:
             for name in started:
                 self.remove(name)
@@ -199,24 +212,8 @@ class Runtime:
         the instances already started must be received and sent, or they all
         time out together and elect themselves.
         """
-        started: list[str] = []
-        self._bulk = True
-        try:
-            # One read of each interface serves the whole batch: its primary address,
-            # MAC and link-local do not change, and the virtual addresses found on it
-            # before we started are the only stale ones there can be.
-            with self.netlink.cached():
-                for spec in specs:
-                    self.add(spec)
-                    started.append(spec.name)
-                    await asyncio.sleep(0)
-        except BaseException:
-            for name in started:
-                self.remove(name)
-            raise
-        finally:
-            self._bulk = False
-        self._report_accept_filter(self.instances.values())
+        for _ in self._starting(specs):
+            await asyncio.sleep(0)
 
     def drain(self) -> None:
         """Process every advert already queued on the receiving sockets, now."""
@@ -266,14 +263,11 @@ class Runtime:
             if name in self.instances and self.instances[name].spec != spec
         ]
         added = [name for name in wanted if name not in self.instances]
-        self._bulk = True
-        try:
+        with self.batch():
             for name in removed + restarted:
                 self.remove(name)
             for name in restarted + added:
                 self.add(wanted[name])
-        finally:
-            self._bulk = False
         self._report_accept_filter([self.instances[name] for name in restarted + added])
         return added, removed, restarted
 
