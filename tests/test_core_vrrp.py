@@ -192,6 +192,25 @@ def test_master_after_long_stall_restarts_cadence_from_now() -> None:
     assert r.get_timer() == pytest.approx(t0 + 6.0)
 
 
+def test_advance_advert_only_brings_a_masters_next_advert_forward() -> None:
+    r = master(priority=100)
+    t0 = r.get_timer()
+    assert t0 is not None
+    assert not r.advance_advert(t0 + 0.1, t0 - 0.5)  # later: refused
+    assert r.get_timer() == t0
+    assert r.advance_advert(t0 - 0.25, t0 - 0.5)
+    assert r.get_timer() == t0 - 0.25
+    assert kinds(r.handle_timer(t0 - 0.25)) == [SendAdvertisement]
+    assert r.get_timer() == pytest.approx(t0 + 0.75)  # cadence continues from there
+    assert r.advance_advert(0.0, t0 + 0.5)  # never before now
+    assert r.get_timer() == t0 + 0.5
+    backup = make()
+    backup.startup(0.0)
+    deadline = backup.get_timer()
+    assert not backup.advance_advert(0.1, 0.0)  # a Backup's Master_Down_Timer is not touched
+    assert backup.get_timer() == deadline
+
+
 def test_master_steps_down_for_higher_priority() -> None:
     r = master(priority=100)
     actions = r.receive_advert(advert(200, interval_cs=200), PEER_LOW, 10.0)
@@ -365,6 +384,31 @@ def test_malformed_bytes_are_counted_by_reason_and_change_nothing() -> None:
         _unchanged(r, r.receive_packet(good, info._replace(ttl=64), 2.0))
     assert r.counters.drops == {"truncated": 1000, "bad_checksum": 1000, "bad_ttl": 1000}
     assert r.counters.adverts_received == 1
+
+
+def test_a_repeated_packet_is_decoded_once_and_checked_every_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import vrrpy.core.vrrp as core
+
+    calls = []
+    real = core.decode_vrrp
+    monkeypatch.setattr(core, "decode_vrrp", lambda d, i: calls.append(1) or real(d, i))
+    r = make()
+    r.startup(0.0)
+    good = encode_vrrp(advert(250), PEER_HIGH, VRRP_MULTICAST_V4)
+    info = PacketInfo(PEER_HIGH, VRRP_MULTICAST_V4, 255)
+    for i in range(100):
+        r.receive_packet(good, info, 1.0 + i * 0.1)
+    assert len(calls) == 1
+    assert r.counters.adverts_received == 100
+    assert r.get_timer() == pytest.approx(10.9 + r.master_down_interval)
+    # The same bytes with another TTL are another packet: decoded, and dropped.
+    _unchanged(r, r.receive_packet(good, info._replace(ttl=64), 20.0))
+    assert r.counters.drops == {"bad_ttl": 1}
+    r.shutdown(21.0)
+    r.receive_packet(good, info, 22.0)  # the checks after decoding still run
+    assert r.counters.drops == {"bad_ttl": 1, "not_running": 1}
 
 
 def test_drops_are_logged_at_debug_rate_limited(caplog: pytest.LogCaptureFixture) -> None:

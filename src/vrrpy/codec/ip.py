@@ -22,11 +22,18 @@ class IPHeaderError(DecodeError):
     reason = "bad_ip_header"
 
 
-def parse_ipv4(datagram: bytes) -> tuple[IPv4Address, IPv4Address, int, int, bytes]:
+def parse_ipv4(
+    datagram: bytes, addresses: dict[bytes, IPv4Address] | None = None
+) -> tuple[IPv4Address, IPv4Address, int, int, bytes]:
     """Split an IPv4 datagram into (source, destination, ttl, protocol, payload).
 
     The payload is cut at the header's total length, so Ethernet padding never
     reaches the VRRP decoder. Raises :class:`IPHeaderError` only.
+
+    ``addresses``, if given, is the caller's cache of address objects by their
+    four bytes (a receiver sees the same few peers and groups over and over:
+    building an ``IPv4Address`` costs more than the rest of the parse). It is
+    filled up to :data:`ADDRESS_CACHE` entries.
     """
     if len(datagram) < 20:
         raise IPHeaderError(f"{len(datagram)} bytes")
@@ -37,4 +44,18 @@ def parse_ipv4(datagram: bytes) -> tuple[IPv4Address, IPv4Address, int, int, byt
     if ihl < 20 or total < ihl or len(datagram) < ihl:
         raise IPHeaderError(f"header length {ihl}, total length {total}")
     end = min(total, len(datagram))
-    return IPv4Address(src), IPv4Address(dst), ttl, proto, bytes(datagram[ihl:end])
+    if addresses is None:
+        return IPv4Address(src), IPv4Address(dst), ttl, proto, bytes(datagram[ihl:end])
+    source = addresses.get(src) or _cached(addresses, src)
+    destination = addresses.get(dst) or _cached(addresses, dst)
+    return source, destination, ttl, proto, bytes(datagram[ihl:end])
+
+
+ADDRESS_CACHE = 4096
+
+
+def _cached(addresses: dict[bytes, IPv4Address], packed: bytes) -> IPv4Address:
+    address = IPv4Address(packed)
+    if len(addresses) < ADDRESS_CACHE:
+        addresses[packed] = address
+    return address

@@ -25,8 +25,12 @@ class DropLog:
         self._last: dict[str, float] = {}
         self._suppressed: dict[str, int] = {}
 
-    def log(self, reason: str, detail: str, now: float, prefix: str = "") -> None:
-        """Record one drop; emit a line only if this reason is not in its quiet period."""
+    def log(self, reason: str, now: float, prefix: str, detail: str, *args: object) -> None:
+        """Record one drop; emit a line only if this reason is not in its quiet period.
+
+        ``detail % args`` is formatted only for a line that is emitted: a flood
+        of adverts must not pay for formatting addresses nobody will read.
+        """
         if not self._logger.isEnabledFor(self._level):
             return
         last = self._last.get(reason)
@@ -36,4 +40,5 @@ class DropLog:
         self._last[reason] = now
         skipped = self._suppressed.pop(reason, 0)
         more = f" ({skipped} more since last report)" if skipped else ""
-        self._logger.log(self._level, "%s%s: %s%s", prefix, reason, detail, more)
+        text = detail % args if args else detail
+        self._logger.log(self._level, "%s%s: %s%s", prefix, reason, text, more)

@@ -47,6 +47,7 @@ logger = logging.getLogger("vrrpy.core")
 _INIT = State.INITIALIZE
 _BACKUP = State.BACKUP
 _MASTER = State.MASTER
+_FE80_SLASH_10 = 0x3FA  # the top 10 bits of an IPv6 link-local address (fe80::/10)
 
 
 class VirtualRouter:
@@ -68,6 +69,8 @@ class VirtualRouter:
         self._resign_from: IPAddress | None = None
         self._next_assert = 0.0
         self._adverts: dict[int, Advertisement] = {}
+        self._last_data = b""
+        self._last_info: PacketInfo | None = None
         self._vips = tuple(config.virtual_addresses)
         self._vip_set = frozenset(config.virtual_addresses)
         self._primary_int = int(config.primary_address)
@@ -76,6 +79,7 @@ class VirtualRouter:
         self._droplog = DropLog(logger)
         self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
         self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
+        self._last_advert: Advertisement = self.advertisement()
 
     # ----------------------------------------------------------------- queries
 
@@ -164,70 +168,97 @@ class VirtualRouter:
             reason = "no master heard for Master_Down_Interval"
         return self._become_master(now, _BACKUP, reason)
 
+    def advance_advert(self, when: float, now: float) -> bool:
+        """Bring a Master's next advert forward to ``when`` (never later, never before ``now``).
+
+        For a runtime that puts many Masters' adverts on shared wake-ups: the
+        cadence then continues from ``when``, one Advertisement_Interval apart.
+        An advert that leaves early is harmless to every peer (their
+        Master_Down_Interval is three intervals and more); one that leaves late
+        is not, so this can only shorten the wait. Returns whether it moved.
+        """
+        deadline = self._deadline
+        if self.state is not _MASTER or deadline is None:
+            return False
+        when = max(when, now)
+        if when >= deadline:
+            return False
+        self._deadline = when
+        return True
+
     def receive_packet(self, data: bytes, info: PacketInfo, now: float) -> list[Action]:
         """An IP payload arrived for this VRID: decode it, check it, and process it.
 
         Anything malformed is counted under its reason, logged at debug
         (rate-limited) and dropped without touching state or timers.
+
+        Decoding is pure, and a Master repeats the same bytes advert after
+        advert: the last packet decoded is remembered, and an identical one
+        (same bytes, same source, destination and TTL) reuses its decoding.
+        Every check after decoding runs on every packet.
         """
-        try:
-            advert = decode_vrrp(data, info)
-        except VRRPDecodeError as exc:
-            self._drop(exc.reason, exc.detail, now)
-            return []
+        if data == self._last_data and info == self._last_info:
+            advert = self._last_advert
+        else:
+            try:
+                advert = decode_vrrp(data, info)
+            except VRRPDecodeError as exc:
+                self._drop(exc.reason, now, "%s", exc.detail)
+                return []
+            self._last_data, self._last_info, self._last_advert = data, info, advert
         return self.receive_advert(advert, info.source, now)
 
     def receive_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
         """A decoded advert from ``source``: apply the receive checks, then the state table."""
         cfg = self.config
         if self.state is _INIT:
-            self._drop("not_running", "", now)
+            self._drop("not_running", now, "")
             return []
         if advert.version != cfg.version:
-            self._drop("version_mismatch", f"v{advert.version}", now)
+            self._drop("version_mismatch", now, "v%d", advert.version)
             return []
         if advert.vrid != cfg.vrid:
-            self._drop("vrid_mismatch", str(advert.vrid), now)
+            self._drop("vrid_mismatch", now, "%d", advert.vrid)
             return []
         if type(source) is not self._addr_type or type(advert.addresses[0]) is not self._addr_type:
-            self._drop("family_mismatch", str(source), now)
+            self._drop("family_mismatch", now, "%s", source)
             return []
         if source == cfg.primary_address:
-            self._drop("own_advert", str(source), now)
+            self._drop("own_advert", now, "%s", source)
             return []
         if cfg.version == 2:
             if advert.interval_cs != cfg.interval_cs:
                 # RFC 3768 7.1: MUST discard an advert whose interval differs from ours.
-                self._drop("interval_mismatch", f"{advert.interval}s from {source}", now)
+                self._drop("interval_mismatch", now, "%ss from %s", advert.interval, source)
                 return []
             if advert.auth_type != cfg.auth_type:
-                self._drop("auth_type_mismatch", f"type {advert.auth_type} from {source}", now)
+                self._drop("auth_type_mismatch", now, "type %d from %s", advert.auth_type, source)
                 return []
             if cfg.auth_type and advert.auth_data != cfg.auth_data:
-                self._drop("auth_failure", f"from {source}", now)
+                self._drop("auth_failure", now, "from %s", source)
                 return []
         elif advert.interval_cs != cfg.interval_cs:
             # RFC 9568 7.1: SHOULD log, and the Backup adopts the Master's interval.
-            self._anomaly("interval_mismatch", f"{advert.interval}s from {source}", now)
+            self._anomaly("interval_mismatch", now, "%ss from %s", advert.interval, source)
         if advert.addresses != self._vips and frozenset(advert.addresses) != self._vip_set:
             if cfg.version == 2 and advert.priority != 255:
                 # RFC 3768 7.1: a mismatching list from a non-owner MUST be dropped.
-                self._drop("address_list_mismatch", f"from {source}", now)
+                self._drop("address_list_mismatch", now, "from %s", source)
                 return []
             # RFC 9568 7.1: MAY verify, SHOULD log; the advert is still processed.
-            self._anomaly("address_list_mismatch", f"from {source}", now)
+            self._anomaly("address_list_mismatch", now, "from %s", source)
         if self.priority == 255:
             if cfg.version == 2:
                 # RFC 3768 7.1: the address owner MUST discard adverts for its VRID.
-                self._drop("owner_discard", str(source), now)
+                self._drop("owner_discard", now, "%s", source)
                 return []
             # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
             # router's advert and process it, so the tie-break settles two owners.
-            self._anomaly("owner_conflict", f"advert from {source} while we own the addresses", now)
-        if self._addr_type is IPv6Address and not advert.addresses[0].is_link_local:
+            self._anomaly("owner_conflict", now, "advert from %s while we own addresses", source)
+        if self._addr_type is IPv6Address and int(advert.addresses[0]) >> 118 != _FE80_SLASH_10:
             # Erratum 8300 makes this a MUST-drop; keepalived and most deployments send
             # global addresses only, so dropping would elect two Masters. Counted instead.
-            self._anomaly("first_address_not_link_local", f"from {source}", now)
+            self._anomaly("first_address_not_link_local", now, "from %s", source)
         counters = self.counters
         counters.adverts_received += 1
         if self._count_forms:
@@ -354,15 +385,15 @@ class VirtualRouter:
             counters.released_master += 1
         return Transition(old, new, reason)
 
-    def _drop(self, reason: str, detail: str, now: float) -> None:
+    def _drop(self, reason: str, now: float, detail: str, *args: object) -> None:
         self.counters.drop(reason)
-        self._droplog.log(reason, f"dropped advert: {detail}", now, self._log_prefix)
+        self._droplog.log(reason, now, self._log_prefix, "dropped advert: " + detail, *args)
 
-    def _anomaly(self, reason: str, detail: str, now: float) -> None:
+    def _anomaly(self, reason: str, now: float, detail: str, *args: object) -> None:
         """A misconfiguration the RFC asks us to log but not to act on; the advert is processed."""
         anomalies = self.counters.anomalies
         anomalies[reason] = anomalies.get(reason, 0) + 1
-        self._warnlog.log(reason, detail, now, self._log_prefix)
+        self._warnlog.log(reason, now, self._log_prefix, detail, *args)
 
     def __repr__(self) -> str:
         cfg = self.config

@@ -1,9 +1,15 @@
-"""The Linux runtime: many instances, one event loop, one socket per interface and family.
+"""The Linux runtime: many instances, one event loop, one socket pair per interface and family.
 
 Packets are demultiplexed by (interface, family, VRID) to the instance that
 owns them; a VRID nobody configured is counted and dropped. Timers are
-``loop.call_at`` handles re-armed from each core's ``get_timer()``, so an
+deadlines re-armed from each core's ``get_timer()`` on one timerfd, so an
 advert leaves when its deadline comes, not when a polling loop next looks.
+
+What wakes the loop is kept to what needs an answer now (wake-ups, not
+packets, are what a daemon's CPU goes on): adverts for the VRIDs we are
+Master of and priority-0 adverts wake it at once; the rest queue in the
+kernel and are read, with their kernel arrival times, when a Backup checks
+its Master_Down_Timer or at least every :data:`SWEEP_INTERVAL`.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
+from vrrpy.core.actions import Transition
+from vrrpy.core.state import State
 from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
@@ -26,6 +34,13 @@ if TYPE_CHECKING:
     from vrrpy.daemon.config import InstanceConfig
 
 logger = logging.getLogger("vrrpy.runtime")
+
+SWEEP_INTERVAL = 1.0
+"""Seconds between reads of the bulk queues when no Backup needs them sooner: counters
+and master addresses are never older than this, and the queues never fill."""
+DRAIN_REUSE = 0.0002
+"""A Backup's early check reuses a read of the sockets made this recently (seconds):
+the instances checked in one wake-up share one read."""
 
 
 def _discard(data: bytes, info: PacketInfo, arrival: float | None) -> None:
@@ -123,6 +138,8 @@ class Runtime:
         self._bulk = False
         self._frames: ThreadPoolExecutor | None = None
         self._readers: dict[tuple[str, int], _Reader] = {}
+        self._drained_at = -1.0
+        self._sweep: TimerHandle | None = None
 
     # ------------------------------------------------------------ lifecycle
 
@@ -165,7 +182,7 @@ class Runtime:
             self.netlink,
             self._socket_for,
             self._announcer_for,
-            self.on_transition,
+            self._transitioned,
             self.timers,
             self.drain,
         )
@@ -180,6 +197,7 @@ class Runtime:
         for sock in {runner.rx_socket, runner.socket}:
             assert sock is not None
             self._routes.setdefault((sock.ifname, runner.family), {})[spec.vrid] = runner
+        self._update_urgent(runner)
         if not self._bulk:
             self._report_accept_filter([runner])
         return runner
@@ -201,6 +219,8 @@ class Runtime:
             routes.pop(runner.spec.vrid, None)
             if not routes:
                 self._close_socket(key)
+            else:
+                self._set_urgent(key)
         if not self._bulk:
             self._update_accept_filter()
         return final
@@ -215,12 +235,30 @@ class Runtime:
         for _ in self._starting(specs):
             await asyncio.sleep(0)
 
-    def drain(self) -> None:
-        """Process every advert already queued on the receiving sockets, now."""
+    def drain(self, force: bool = True) -> None:
+        """Process every advert already queued on the receiving sockets, now.
+
+        ``force=False`` skips it if a read finished less than :data:`DRAIN_REUSE` ago.
+        """
+        now = self.loop.time()
+        if not force and now - self._drained_at < DRAIN_REUSE:
+            return
         for key, sock in list(self.sockets.items()):
             routes = self._routes.get(key)
             if routes is not None and sock.join:
                 sock.read(self._deliver_for(routes))
+        self._drained_at = self.loop.time()
+
+    def _swept(self) -> None:
+        self._sweep = None
+        self.drain(False)
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        if self._sweep is None and self._readers:
+            # Half an interval of slack: the sweep rides on another wake-up if it can.
+            when = self.loop.time() + SWEEP_INTERVAL
+            self._sweep = self.timers.call_at(when, self._swept, SWEEP_INTERVAL / 2)
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
@@ -237,6 +275,9 @@ class Runtime:
         with self.batch():
             for name in list(self.instances):
                 self.remove(name)
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         for key in list(self.sockets):
             self._close_socket(key)
         if self._frames is not None:
@@ -274,7 +315,8 @@ class Runtime:
     # --------------------------------------------------------------- status
 
     def status(self) -> dict[str, dict[str, object]]:
-        """Per-instance status, as the state file shows it."""
+        """Per-instance status, as the state file shows it (queued adverts read first)."""
+        self.drain(False)
         return {name: runner.status() for name, runner in self.instances.items()}
 
     # ------------------------------------------------------------ internals
@@ -297,6 +339,7 @@ class Runtime:
                 reader = _Reader(self.loop, self.timers, sock, self._deliver_for(routes), routes)
                 self._readers[key] = reader
                 reader.watch()
+                self._schedule_sweep()
             else:
                 self.loop.add_reader(sock.fileno(), sock.read, _discard)
         return sock
@@ -310,6 +353,33 @@ class Runtime:
             runner.receive(data, info, arrival)
 
         return deliver
+
+    def _transitioned(self, runner: InstanceRunner, transition: Transition) -> None:
+        self._update_urgent(runner)
+        if self.on_transition is not None:
+            self.on_transition(runner, transition)
+
+    def _update_urgent(self, runner: InstanceRunner) -> None:
+        """The VRIDs that wake us changed with ``runner``'s state: refilter its sockets."""
+        for sock in {runner.rx_socket, runner.socket}:
+            if sock is not None:
+                self._set_urgent((sock.ifname, runner.family))
+
+    def _set_urgent(self, key: tuple[str, int]) -> None:
+        sock = self.sockets.get(key)
+        routes = self._routes.get(key)
+        if sock is None or routes is None:
+            return
+        masters = frozenset(
+            vrid
+            for vrid, r in routes.items()
+            if r.router is not None and r.router.state is State.MASTER
+        )
+        if masters - sock.urgent:
+            # Adverts for a VRID that has just become urgent may already wait in
+            # the bulk queue: read them soon, not at the next sweep.
+            self.loop.call_soon(self.drain, False)
+        sock.set_urgent(masters)
 
     def _close_socket(self, key: tuple[str, int]) -> None:
         sock = self.sockets.pop(key, None)

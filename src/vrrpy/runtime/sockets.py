@@ -27,6 +27,7 @@ from vrrpy.codec.vrrp import (
     IPAddress,
     PacketInfo,
 )
+from vrrpy.runtime import vridfilter
 
 Receiver = Callable[[bytes, PacketInfo, "float | None"], None]
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -38,7 +39,14 @@ _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not 
 
 
 class VRRPSocket:
-    """A raw socket for protocol 112 on one interface, for one address family."""
+    """Raw protocol-112 sockets on one interface, for one address family.
+
+    A receiving socket is a pair (see :mod:`vrrpy.runtime.vridfilter`): the
+    *urgent* one, which the event loop watches and adverts leave by, takes
+    priority-0 adverts and those of the VRIDs in :attr:`urgent`; the *bulk* one
+    takes everything else; :meth:`read` reads both, when the urgent one wakes
+    the loop or when the runtime needs to be up to date (before a Backup acts).
+    """
 
     def __init__(
         self, ifname: str, ifindex: int, family: int, source: IPAddress, join: bool = True
@@ -52,30 +60,55 @@ class VRRPSocket:
         self.send_errors = 0
         self.header_errors = 0
         self.join = join
-        af = socket.AF_INET if family == 4 else socket.AF_INET6
-        sock = socket.socket(af, socket.SOCK_RAW, IPPROTO_VRRP)
+        self.urgent: frozenset[int] = frozenset()
+        """VRIDs whose adverts wake the loop at once (those we are Master of)."""
+        self._af = socket.AF_INET if family == 4 else socket.AF_INET6
+        self._reading = False
+        self._sockaddrs: dict[IPAddress, tuple[str, int] | tuple[str, int, int, int]] = {}
+        self._sources: dict[str, IPv6Address] = {}
+        self._v4: dict[bytes, IPv4Address] = {}
+        self._destinations: dict[bytes, IPv6Address] = {}
+        first = vridfilter.program(family, (), True) if join else vridfilter.DROP_ALL
+        self.sock = self._open(first, send=True)
+        self.bulk: socket.socket | None = None
+        if join:
+            try:
+                self.bulk = self._open(vridfilter.program(family, (), False), send=False)
+            except OSError:
+                self.sock.close()
+                raise
+        self._sockets = [self.sock] if self.bulk is None else [self.sock, self.bulk]
+
+    def _open(self, insns: list[vridfilter.Insn], send: bool) -> socket.socket:
+        sock = socket.socket(self._af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, ifname.encode())
+            # The filter first: a raw socket queues every protocol-112 packet from
+            # the moment it exists.
+            vridfilter.attach(sock, insns)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
-            _grow_receive_buffer(sock)
-            if family == 4:
-                self._setup_v4(sock)
+            if self.join:
+                _grow_receive_buffer(sock)
+            if self.family == 4:
+                self._setup_v4(sock, send)
             else:
-                self._setup_v6(sock)
+                self._setup_v6(sock, send)
             sock.setblocking(False)
         except OSError:
             sock.close()
             raise
-        self.sock = sock
+        return sock
 
-    def _setup_v4(self, sock: socket.socket) -> None:
+    def _setup_v4(self, sock: socket.socket, send: bool) -> None:
         mreqn = struct.pack("4s4si", VRRP_MULTICAST_V4.packed, b"\0\0\0\0", self.ifindex)
+        if self.join:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        if not send:
+            return
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, VRRP_TTL)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
-        if self.join:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
         self._pktinfo = [
             (
                 socket.IPPROTO_IP,
@@ -84,16 +117,18 @@ class VRRPSocket:
             )
         ]
 
-    def _setup_v6(self, sock: socket.socket) -> None:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
+    def _setup_v6(self, sock: socket.socket, send: bool) -> None:
         if self.join:
             mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+        if not send:
+            return
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, VRRP_TTL)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_LOOP, 0)
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, self.ifindex)
         self._pktinfo = [
             (
                 socket.IPPROTO_IPV6,
@@ -102,23 +137,37 @@ class VRRPSocket:
             )
         ]
 
+    def set_urgent(self, vrids: frozenset[int]) -> None:
+        """Make the adverts of ``vrids`` (and priority 0) wake the loop; the rest wait.
+
+        The two filters are swapped in three steps so that at every instant each
+        packet is taken by at least one of the two queues: the swap may deliver
+        an advert twice (read once: :meth:`read` drops the twin), never lose one.
+        """
+        if self.bulk is None or vrids == self.urgent:
+            return
+        family = self.family
+        vridfilter.attach(self.sock, vridfilter.program(family, vrids | self.urgent, True))
+        vridfilter.attach(self.bulk, vridfilter.program(family, vrids, False))
+        vridfilter.attach(self.sock, vridfilter.program(family, vrids, True))
+        self.urgent = vrids
+
     def fileno(self) -> int:
         """The socket's file descriptor, for the event loop."""
         return self.sock.fileno()
 
     def close(self) -> None:
-        """Close the socket (leaving the group with it)."""
-        self.sock.close()
+        """Close the sockets (leaving the group with them)."""
+        for sock in self._sockets:
+            sock.close()
 
     def send(self, payload: bytes, destination: IPAddress) -> bool:
         """Send one VRRP message; False (and counted) if the kernel refused it."""
+        address = self._sockaddrs.get(destination)
+        if address is None:
+            address = self._sockaddr(destination)
         try:
-            if self.family == 4:
-                self.sock.sendmsg([payload], self._pktinfo, 0, (str(destination), 0))
-            else:
-                self.sock.sendmsg(
-                    [payload], self._pktinfo, 0, (str(destination), 0, 0, self.ifindex)
-                )
+            self.sock.sendmsg([payload], self._pktinfo, 0, address)
         except OSError:
             self.send_errors += 1
             return False
@@ -126,26 +175,54 @@ class VRRPSocket:
         return True
 
     def read(self, deliver: Receiver) -> int:
-        """Read what is queued (up to a batch) and hand each VRRP message to ``deliver``.
+        """Read both queues and hand each VRRP message to ``deliver``, oldest first.
 
         Each message comes with its arrival time on the monotonic clock, from the
         kernel's receive timestamp (SO_TIMESTAMPNS): a Backup's Master_Down_Timer
         then runs from when the advert reached the host, not from when the event
-        loop got round to it.
+        loop got round to it. The two queues are merged by that time, so a
+        Master's advert read late from the bulk queue can never undo its
+        priority-0 advert that came after it.
         """
-        sock = self.sock
+        if self._reading:
+            return 0  # called back from a delivery: the outer read goes on, in order
+        self._reading = True
+        try:
+            return self._read(deliver)
+        finally:
+            self._reading = False
+
+    def _read(self, deliver: Receiver) -> int:
+        urgent = self._collect(self.sock)
+        bulk = self._collect(self.bulk) if self.bulk is not None else []
+        if urgent and bulk:
+            merged = sorted(urgent + bulk, key=_arrival)
+            last: _Received | None = None
+            for item in merged:
+                if last is not None and item[0] == last[0] and item[1] == last[1]:
+                    continue  # the same packet, queued on both during a filter swap
+                last = item
+                deliver(item[1], item[2], item[0])
+            return len(merged)
+        for arrival, payload, info in urgent or bulk:
+            deliver(payload, info, arrival)
+        return len(urgent) + len(bulk)
+
+    def _collect(self, sock: socket.socket) -> list[_Received]:
+        """Everything queued on ``sock`` (up to a batch), as (arrival, payload, info)."""
+        out: list[_Received] = []
         offset = time.monotonic() - time.time()
-        count = 0
+        v4 = self.family == 4
+        sources = self._sources
         for _ in range(_MAX_BATCH):
             try:
                 data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
-                return count
+                break
             except OSError:
                 self.header_errors += 1
-                return count
+                break
             self.received += 1
-            count += 1
             arrival: float | None = None
             hop_limit = -1
             dst6 = VRRP_MULTICAST_V6
@@ -156,20 +233,53 @@ class VRRPSocket:
                         arrival = sec + nsec * 1e-9 + offset
                 elif level == socket.IPPROTO_IPV6:
                     if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
-                        hop_limit = struct.unpack("@i", value[:4])[0]
+                        hop_limit = _INT.unpack_from(value)[0]
                     elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
-                        dst6 = IPv6Address(value[:16])
-            if self.family == 4:
+                        key = value[:16]
+                        dst6 = self._destinations.get(key) or self._destination(key)
+            if v4:
                 try:
-                    src4, dst4, ttl, _proto, payload = parse_ipv4(data)
+                    src4, dst4, ttl, _proto, payload = parse_ipv4(data, self._v4)
                 except DecodeError:
                     self.header_errors += 1
                     continue
-                deliver(payload, PacketInfo(src4, dst4, ttl), arrival)
+                out.append((arrival, payload, PacketInfo(src4, dst4, ttl)))
                 continue
-            src6 = IPv6Address(addr[0].split("%", 1)[0])
-            deliver(data, PacketInfo(src6, dst6, hop_limit), arrival)
-        return count
+            src6 = sources.get(addr[0])
+            if src6 is None:
+                src6 = IPv6Address(addr[0].split("%", 1)[0])
+                if len(sources) < _CACHE:
+                    sources[addr[0]] = src6
+            out.append((arrival, data, PacketInfo(src6, dst6, hop_limit)))
+        return out
+
+    def _sockaddr(self, destination: IPAddress) -> tuple[str, int] | tuple[str, int, int, int]:
+        """The socket address of ``destination`` (formatting an IPv6 address costs microseconds:
+        made once per peer, not per advert)."""
+        if self.family == 4:
+            address: tuple[str, int] | tuple[str, int, int, int] = (str(destination), 0)
+        else:
+            address = (str(destination), 0, 0, self.ifindex)
+        if len(self._sockaddrs) < _CACHE:
+            self._sockaddrs[destination] = address
+        return address
+
+    def _destination(self, packed: bytes) -> IPv6Address:
+        address = IPv6Address(packed)
+        if len(self._destinations) < _CACHE:
+            self._destinations[packed] = address
+        return address
+
+
+_CACHE = 4096
+"""Parsed IPv6 sources and destinations kept per socket (peers are few; the bound is for
+a LAN that sends us junk from random addresses)."""
+_Received = tuple["float | None", bytes, PacketInfo]
+_INT = struct.Struct("@i")
+
+
+def _arrival(item: _Received) -> float:
+    return item[0] or 0.0
 
 
 RECEIVE_BUFFER = 4 << 20

@@ -47,7 +47,7 @@ class Timers(Protocol):
     """Schedules callbacks at absolute ``loop.time()`` deadlines."""
 
     def call_at(
-        self, when: float, callback: Callable[[], object], slack: float = 0.0
+        self, when: float, callback: Callable[[], object], slack: float = 0.0, order: float = 0.0
     ) -> TimerHandle: ...
 
     def close(self) -> None: ...
@@ -83,7 +83,7 @@ class TimerfdTimers:
             raise OSError(ctypes.get_errno(), "timerfd_create")
         self._fd = fd
         self._loop = loop
-        self._heap: list[tuple[float, int, _Entry]] = []
+        self._heap: list[tuple[float, float, int, _Entry]] = []
         self._seq = itertools.count()
         self._armed: float | None = None
         self._firing = False
@@ -91,16 +91,20 @@ class TimerfdTimers:
         loop.add_reader(fd, self._fire)
 
     def call_at(
-        self, when: float, callback: Callable[[], object], slack: float = 0.0
+        self, when: float, callback: Callable[[], object], slack: float = 0.0, order: float = 0.0
     ) -> TimerHandle:
         """Run ``callback`` when ``loop.time()`` reaches ``when``.
 
         With ``slack``, the callback may run up to that much earlier if the
-        timerfd is awake anyway for another deadline: many instances' adverts
-        then share one wake-up instead of paying one each.
+        timerfd is awake anyway for another deadline: checks that can be made
+        early then share one wake-up instead of paying one each. Callbacks due
+        at the same time run by ascending ``order`` (then first come, first
+        served): a 10 ms Master's advert goes before a hundred 1 s ones.
         """
         entry = _Entry(when, callback, slack)
-        heapq.heappush(self._heap, (when, next(self._seq), entry))
+        # Ordered to the microsecond: two deadlines computed differently for the same
+        # instant (a beat of 10 ms and one of 100 ms) may differ in the last bits.
+        heapq.heappush(self._heap, (round(when, 6), order, next(self._seq), entry))
         if not self._firing and (self._armed is None or when < self._armed):
             self._arm(when)
         return entry
@@ -123,8 +127,8 @@ class TimerfdTimers:
         self._firing = True  # callbacks re-arm through call_at: one settime at the end
         heap = self._heap
         now = self._loop.time()
-        while heap and heap[0][0] - heap[0][2].slack <= now:
-            _, _, entry = heapq.heappop(heap)
+        while heap and heap[0][0] - heap[0][3].slack <= now:
+            entry = heapq.heappop(heap)[3]
             if not entry.cancelled:
                 try:
                     entry.callback()
@@ -134,7 +138,7 @@ class TimerfdTimers:
                     )
             now = self._loop.time()
         self._firing = False
-        while heap and heap[0][2].cancelled:
+        while heap and heap[0][3].cancelled:
             heapq.heappop(heap)
         if heap:
             self._arm(heap[0][0])
@@ -153,9 +157,9 @@ class LoopTimers:
         self._loop = loop
 
     def call_at(
-        self, when: float, callback: Callable[[], object], slack: float = 0.0
+        self, when: float, callback: Callable[[], object], slack: float = 0.0, order: float = 0.0
     ) -> TimerHandle:
-        """Run ``callback`` at ``when`` (loop time); ``slack`` is not used here."""
+        """Run ``callback`` at ``when`` (loop time); ``slack`` and ``order`` are not used here."""
         return self._loop.call_at(when, callback)
 
     def close(self) -> None:
