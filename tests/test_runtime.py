@@ -140,6 +140,50 @@ def test_higher_priority_joining_preempts(lab: Lab, tmp_path: Path) -> None:
     assert VIP not in d2.addresses()
 
 
+def test_a_master_hearing_a_better_master_steps_down_at_once(lab: Lab, tmp_path: Path) -> None:
+    # A Master's own VRIDs are on the socket's urgent list: the better advert wakes it
+    # (it is not left for the once-a-second read of the bulk queue).
+    d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
+    d2.start()
+    assert wait_for(lambda: master_is(d2), 3)
+    cap = Capture(lab["h3"])
+    d1.start()
+    assert wait_for(lambda: master_is(d1) and backup_is(d2), 3)
+    time.sleep(0.3)
+    records = cap.stop()
+    first_new = adverts(records, "192.0.2.11")[0]["t"]
+    last_old = adverts(records, "192.0.2.12")[-1]["t"]
+    assert last_old - first_new < 0.005  # at most the one already on its way
+
+
+def test_masters_share_the_beat_and_keep_their_interval(lab: Lab, tmp_path: Path) -> None:
+    # Masters with the same interval send in one wake-up (runtime/instance.py,
+    # ADVERT_PHASES); each still sends exactly once per interval, never late.
+    names = [f"VI_{vrid}" for vrid in (11, 12, 13, 14)]
+    instances = [
+        inst(name=name, vrid=vrid, priority=200, virtual_addresses=[f"198.51.100.{vrid}/24"])
+        for name, vrid in zip(names, (11, 12, 13, 14))
+    ]
+    daemon = Daemon(lab["h1"], tmp_path, instances)
+    daemon.start()
+    assert wait_for(lambda: all(master_is(daemon, n) for n in names), 3)
+    time.sleep(0.3)
+    cap = Capture(lab["h3"])
+    time.sleep(1.0)
+    records = adverts(cap.stop(), "192.0.2.11")
+    by_vrid: dict[int, list[float]] = {}
+    for record in records:
+        by_vrid.setdefault(record["vrid"], []).append(record["t"])
+    assert sorted(by_vrid) == [11, 12, 13, 14]
+    for times in by_vrid.values():
+        gaps = [b - a for a, b in zip(times, times[1:])]
+        assert len(gaps) >= 8
+        assert all(0.095 < gap < 0.103 for gap in gaps), gaps
+    # One burst per interval: every advert within 3 ms of VRID 11's nearest one.
+    for times in by_vrid.values():
+        assert all(min(abs(t - u) for u in by_vrid[11]) < 0.003 for t in times)
+
+
 def test_link_down_on_master_fails_over_and_link_up_preempts_back(lab: Lab, tmp_path: Path) -> None:
     d1, d2 = pair(lab, tmp_path, {"priority": 200}, {"priority": 100})
     d1.start()

@@ -48,8 +48,9 @@ def _discard(data: bytes, info: PacketInfo, arrival: float | None) -> None:
 
 
 class _Reader:
-    """Feeds one receiving socket to the VRID demultiplexer.
+    """Feeds one receiving socket pair to the VRID demultiplexer when its urgent queue wakes us.
 
+    (The bulk queue is read by :meth:`Runtime.drain`; each read takes both.)
     Light traffic: one wake-up per packet, as it arrives. Heavy traffic (the
     next packet arrives within ``window`` of the last wake-up): the socket is
     polled every ``window`` instead, all queued packets at once, which turns a
