@@ -7,6 +7,7 @@ advert interval is 100 ms so that failovers take a fraction of a second.
 
 from __future__ import annotations
 
+import itertools
 import signal
 import subprocess
 import sys
@@ -159,10 +160,11 @@ def test_a_master_hearing_a_better_master_steps_down_at_once(lab: Lab, tmp_path:
 def test_masters_share_the_beat_and_keep_their_interval(lab: Lab, tmp_path: Path) -> None:
     # Masters with the same interval send in one wake-up (runtime/instance.py,
     # ADVERT_PHASES); each still sends exactly once per interval, never late.
-    names = [f"VI_{vrid}" for vrid in (11, 12, 13, 14)]
+    vrids = (11, 12, 13, 14)
+    names = [f"VI_{vrid}" for vrid in vrids]
     instances = [
         inst(name=name, vrid=vrid, priority=200, virtual_addresses=[f"198.51.100.{vrid}/24"])
-        for name, vrid in zip(names, (11, 12, 13, 14))
+        for name, vrid in zip(names, vrids, strict=True)
     ]
     daemon = Daemon(lab["h1"], tmp_path, instances)
     daemon.start()
@@ -176,7 +178,7 @@ def test_masters_share_the_beat_and_keep_their_interval(lab: Lab, tmp_path: Path
         by_vrid.setdefault(record["vrid"], []).append(record["t"])
     assert sorted(by_vrid) == [11, 12, 13, 14]
     for times in by_vrid.values():
-        gaps = [b - a for a, b in zip(times, times[1:])]
+        gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(gaps) >= 8
         assert all(0.095 < gap < 0.103 for gap in gaps), gaps
     # One burst per interval: every advert within 3 ms of VRID 11's nearest one.
