@@ -411,6 +411,23 @@ def test_a_repeated_packet_is_decoded_once_and_checked_every_time(
     assert r.counters.drops == {"bad_ttl": 1, "not_running": 1}
 
 
+def test_a_repeated_advert_counts_its_anomalies_and_drops_every_time() -> None:
+    r = make()
+    r.startup(0.0)
+    other = (IPv4Address("192.0.2.200"),)
+    weird = advert(250, interval_cs=200, addresses=other)
+    for i in range(5):
+        r.receive_advert(weird, PEER_HIGH, 1.0 + i)
+    assert r.counters.anomalies == {"interval_mismatch": 5, "address_list_mismatch": 5}
+    assert r.counters.adverts_received == 5
+    v2 = make(version=2, auth_pass="secret")
+    v2.startup(0.0)
+    forged = advert(250, version=2, auth_type=1, auth_data=b"guess\0\0\0")
+    for i in range(5):
+        _unchanged(v2, v2.receive_advert(forged, PEER_HIGH, 1.0 + i))
+    assert v2.counters.drops == {"auth_failure": 5}
+
+
 def test_drops_are_logged_at_debug_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
     r = make()
     r.startup(0.0)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from ipaddress import IPv6Address
+from typing import Any
 
 from vrrpy.codec.errors import VRRPDecodeError
 from vrrpy.codec.vrrp import Advertisement, ChecksumForm, IPAddress, PacketInfo, decode_vrrp
@@ -80,6 +81,7 @@ class VirtualRouter:
         self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
         self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
         self._last_advert: Advertisement = self.advertisement()
+        self._passed: tuple[Advertisement, IPAddress, list[tuple[Any, ...]]] | None = None
 
     # ----------------------------------------------------------------- queries
 
@@ -209,56 +211,29 @@ class VirtualRouter:
         return self.receive_advert(advert, info.source, now)
 
     def receive_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
-        """A decoded advert from ``source``: apply the receive checks, then the state table."""
-        cfg = self.config
+        """A decoded advert from ``source``: apply the receive checks, then the state table.
+
+        The checks depend only on the advert, its source and the configuration:
+        when the same advert object (see :meth:`receive_packet`) comes again
+        from the same source, their outcome is reused -- the anomalies they
+        found are counted and logged again, as for a new packet.
+        """
         if self.state is _INIT:
             self._drop("not_running", now, "")
             return []
-        if advert.version != cfg.version:
-            self._drop("version_mismatch", now, "v%d", advert.version)
-            return []
-        if advert.vrid != cfg.vrid:
-            self._drop("vrid_mismatch", now, "%d", advert.vrid)
-            return []
-        if type(source) is not self._addr_type or type(advert.addresses[0]) is not self._addr_type:
-            self._drop("family_mismatch", now, "%s", source)
-            return []
-        if source == cfg.primary_address:
-            self._drop("own_advert", now, "%s", source)
-            return []
-        if cfg.version == 2:
-            if advert.interval_cs != cfg.interval_cs:
-                # RFC 3768 7.1: MUST discard an advert whose interval differs from ours.
-                self._drop("interval_mismatch", now, "%ss from %s", advert.interval, source)
+        passed = self._passed
+        if (
+            passed is not None
+            and advert is passed[0]
+            and (source is passed[1] or source == passed[1])
+        ):
+            for reason, detail, *args in passed[2]:
+                self._anomaly(reason, now, detail, *args)
+        else:
+            anomalies = self._check(advert, source, now)
+            if anomalies is None:
                 return []
-            if advert.auth_type != cfg.auth_type:
-                self._drop("auth_type_mismatch", now, "type %d from %s", advert.auth_type, source)
-                return []
-            if cfg.auth_type and advert.auth_data != cfg.auth_data:
-                self._drop("auth_failure", now, "from %s", source)
-                return []
-        elif advert.interval_cs != cfg.interval_cs:
-            # RFC 9568 7.1: SHOULD log, and the Backup adopts the Master's interval.
-            self._anomaly("interval_mismatch", now, "%ss from %s", advert.interval, source)
-        if advert.addresses != self._vips and frozenset(advert.addresses) != self._vip_set:
-            if cfg.version == 2 and advert.priority != 255:
-                # RFC 3768 7.1: a mismatching list from a non-owner MUST be dropped.
-                self._drop("address_list_mismatch", now, "from %s", source)
-                return []
-            # RFC 9568 7.1: MAY verify, SHOULD log; the advert is still processed.
-            self._anomaly("address_list_mismatch", now, "from %s", source)
-        if self.priority == 255:
-            if cfg.version == 2:
-                # RFC 3768 7.1: the address owner MUST discard adverts for its VRID.
-                self._drop("owner_discard", now, "%s", source)
-                return []
-            # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
-            # router's advert and process it, so the tie-break settles two owners.
-            self._anomaly("owner_conflict", now, "advert from %s while we own addresses", source)
-        if self._addr_type is IPv6Address and int(advert.addresses[0]) >> 118 != _FE80_SLASH_10:
-            # Erratum 8300 makes this a MUST-drop; keepalived and most deployments send
-            # global addresses only, so dropping would elect two Masters. Counted instead.
-            self._anomaly("first_address_not_link_local", now, "from %s", source)
+            self._passed = (advert, source, anomalies)
         counters = self.counters
         counters.adverts_received += 1
         if self._count_forms:
@@ -271,6 +246,65 @@ class VirtualRouter:
         if self.state is _BACKUP:
             return self._backup_receive(advert, source, now)
         return self._master_receive(advert, source, now)
+
+    def _check(
+        self, advert: Advertisement, source: IPAddress, now: float
+    ) -> list[tuple[Any, ...]] | None:
+        """RFC 9568 7.1 / RFC 3768 7.1 receive checks: None if dropped, else the anomalies
+        found, as (reason, detail, *args). Drops and anomalies are counted here."""
+        cfg = self.config
+        anomalies: list[tuple[Any, ...]] = []
+
+        def note(reason: str, detail: str, *args: object) -> None:
+            self._anomaly(reason, now, detail, *args)
+            anomalies.append((reason, detail, *args))
+
+        if advert.version != cfg.version:
+            self._drop("version_mismatch", now, "v%d", advert.version)
+            return None
+        if advert.vrid != cfg.vrid:
+            self._drop("vrid_mismatch", now, "%d", advert.vrid)
+            return None
+        if type(source) is not self._addr_type or type(advert.addresses[0]) is not self._addr_type:
+            self._drop("family_mismatch", now, "%s", source)
+            return None
+        if source == cfg.primary_address:
+            self._drop("own_advert", now, "%s", source)
+            return None
+        if cfg.version == 2:
+            if advert.interval_cs != cfg.interval_cs:
+                # RFC 3768 7.1: MUST discard an advert whose interval differs from ours.
+                self._drop("interval_mismatch", now, "%ss from %s", advert.interval, source)
+                return None
+            if advert.auth_type != cfg.auth_type:
+                self._drop("auth_type_mismatch", now, "type %d from %s", advert.auth_type, source)
+                return None
+            if cfg.auth_type and advert.auth_data != cfg.auth_data:
+                self._drop("auth_failure", now, "from %s", source)
+                return None
+        elif advert.interval_cs != cfg.interval_cs:
+            # RFC 9568 7.1: SHOULD log, and the Backup adopts the Master's interval.
+            note("interval_mismatch", "%ss from %s", advert.interval, source)
+        if advert.addresses != self._vips and frozenset(advert.addresses) != self._vip_set:
+            if cfg.version == 2 and advert.priority != 255:
+                # RFC 3768 7.1: a mismatching list from a non-owner MUST be dropped.
+                self._drop("address_list_mismatch", now, "from %s", source)
+                return None
+            # RFC 9568 7.1: MAY verify, SHOULD log; the advert is still processed.
+            note("address_list_mismatch", "from %s", source)
+        if self.priority == 255:
+            if cfg.version == 2:
+                # RFC 3768 7.1: the address owner MUST discard adverts for its VRID.
+                self._drop("owner_discard", now, "%s", source)
+                return None
+            # RFC 9568 7.1 as corrected by erratum 8298: an owner SHOULD log another
+            # router's advert and process it, so the tie-break settles two owners.
+            note("owner_conflict", "advert from %s while we own addresses", source)
+        if self._addr_type is IPv6Address and int(advert.addresses[0]) >> 118 != _FE80_SLASH_10:
+            # Erratum 8300 makes this a MUST-drop; keepalived and most deployments send
+            # global addresses only, so dropping would elect two Masters. Counted instead.
+            note("first_address_not_link_local", "from %s", source)
+        return anomalies
 
     def set_priority(self, priority: int, now: float) -> list[Action]:
         """Change the effective priority (tracking). It is carried by the next advert.

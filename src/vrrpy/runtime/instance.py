@@ -221,7 +221,11 @@ class InstanceRunner:
             now = self.loop.time()
             if arrival is not None and arrival < now:
                 now = arrival
-            self._perform(router.receive_packet(data, info, now))
+            actions = router.receive_packet(data, info, now)
+            if actions:
+                self._perform(actions)
+            else:
+                self._arm()  # a Backup's deadline moved (later, or to Skew_Time)
 
     def set_priority(self, priority: int) -> None:
         """Tracking changed our priority."""

@@ -209,48 +209,59 @@ class VRRPSocket:
         return len(urgent) + len(bulk)
 
     def _collect(self, sock: socket.socket) -> list[_Received]:
-        """Everything queued on ``sock`` (up to a batch), as (arrival, payload, info)."""
+        """Everything queued on ``sock`` (up to a batch), as (arrival, payload, info).
+
+        The per-packet path of a Backup: names are bound to locals, counters
+        added once per batch.
+        """
         out: list[_Received] = []
+        append = out.append
+        recvmsg = sock.recvmsg
         offset = time.monotonic() - time.time()
         v4 = self.family == 4
         sources = self._sources
+        destinations = self._destinations
+        v4_cache = self._v4
+        info_of = _packet_info
+        errors = 0
         for _ in range(_MAX_BATCH):
             try:
-                data, anc, _flags, addr = sock.recvmsg(65535, _ANC_SIZE)
+                data, anc, _flags, addr = recvmsg(_RECEIVE_SIZE, _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                self.header_errors += 1
+                errors += 1
                 break
-            self.received += 1
             arrival: float | None = None
             hop_limit = -1
             dst6 = VRRP_MULTICAST_V6
             for level, kind, value in anc:
-                if level == socket.SOL_SOCKET:
+                if level == _SOL_SOCKET:
                     if kind == _SO_TIMESTAMPNS and len(value) >= 16:
                         sec, nsec = _TIMESPEC.unpack_from(value)
                         arrival = sec + nsec * 1e-9 + offset
-                elif level == socket.IPPROTO_IPV6:
-                    if kind == socket.IPV6_HOPLIMIT and len(value) >= 4:
+                elif level == _IPPROTO_IPV6:
+                    if kind == _IPV6_HOPLIMIT and len(value) >= 4:
                         hop_limit = _INT.unpack_from(value)[0]
-                    elif kind == socket.IPV6_PKTINFO and len(value) >= 16:
+                    elif kind == _IPV6_PKTINFO and len(value) >= 16:
                         key = value[:16]
-                        dst6 = self._destinations.get(key) or self._destination(key)
+                        dst6 = destinations.get(key) or self._destination(key)
             if v4:
                 try:
-                    src4, dst4, ttl, _proto, payload = parse_ipv4(data, self._v4)
+                    src4, dst4, ttl, _proto, payload = parse_ipv4(data, v4_cache)
                 except DecodeError:
-                    self.header_errors += 1
+                    errors += 1
                     continue
-                out.append((arrival, payload, PacketInfo(src4, dst4, ttl)))
+                append((arrival, payload, info_of((src4, dst4, ttl))))
                 continue
             src6 = sources.get(addr[0])
             if src6 is None:
                 src6 = IPv6Address(addr[0].split("%", 1)[0])
                 if len(sources) < _CACHE:
                     sources[addr[0]] = src6
-            out.append((arrival, data, PacketInfo(src6, dst6, hop_limit)))
+            append((arrival, data, info_of((src6, dst6, hop_limit))))
+        self.received += len(out) + errors
+        self.header_errors += errors
         return out
 
     def _sockaddr(self, destination: IPAddress) -> tuple[str, int] | tuple[str, int, int, int]:
@@ -269,6 +280,20 @@ class VRRPSocket:
         if len(self._destinations) < _CACHE:
             self._destinations[packed] = address
         return address
+
+
+_SOL_SOCKET = socket.SOL_SOCKET
+_IPPROTO_IPV6 = socket.IPPROTO_IPV6
+_IPV6_HOPLIMIT = socket.IPV6_HOPLIMIT
+_IPV6_PKTINFO = socket.IPV6_PKTINFO
+_RECEIVE_SIZE = 8192
+"""Bytes read per datagram: the largest VRRP packet (IPv6, 255 addresses) is 4,088
+bytes of VRRP; anything longer arrives truncated and fails the decoder's checks."""
+
+
+def _packet_info(fields: tuple[IPAddress, IPAddress, int]) -> PacketInfo:
+    """``PacketInfo(*fields)`` without the Python-level ``__new__`` of a NamedTuple."""
+    return tuple.__new__(PacketInfo, fields)
 
 
 _CACHE = 4096
