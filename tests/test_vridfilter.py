@@ -74,7 +74,7 @@ family = int(sys.argv[1])
 source = ip_address(sys.argv[2])
 sock = VRRPSocket("eth0", int(sys.argv[3]), family, source)
 def drain(s):
-    return sorted([list(p[1][:3]) for p in sock._collect(s)])
+    return sorted([list(p[1][:3]) for p in sock._collect(s, 0.0, 8192)])
 for urgent in ([20], [10]):
     sock.set_urgent(frozenset(urgent))
     print("ready", flush=True)

@@ -290,6 +290,7 @@ class InstanceRunner:
                 self._announce(action.addresses)
             elif isinstance(action, Transition):
                 self.since = time.time()
+                self._precise = False
                 logger.info(
                     "%s: %s -> %s (%s)",
                     self.spec.name,
@@ -371,12 +372,18 @@ class InstanceRunner:
             self._timer = self.timers.call_at(wake, self._on_timer, slack, order)
 
     def _on_grid(self, router: VirtualRouter, deadline: float) -> float:
-        """The Master's next advert, brought forward onto its grid (see :data:`ADVERT_PHASES`)."""
-        step = router.config.interval_cs / (100.0 * ADVERT_PHASES)
+        """The Master's next advert, brought forward onto its grid (see :data:`ADVERT_PHASES`).
+
+        Never less than half an interval after the advert before it (``deadline``
+        minus one interval): when the grid point is closer than that, the advert
+        goes half an interval after the last one, and the next one onto the grid.
+        """
+        interval = router.config.interval_cs / 100.0
+        step = interval / ADVERT_PHASES
         k = deadline / step
         if abs(k - round(k)) < 1e-6:
             return deadline  # on the grid already
-        aligned = math.floor(k) * step
+        aligned = max(math.floor(k) * step, deadline - interval / 2)
         if aligned > self.loop.time() and router.advance_advert(aligned, self.loop.time()):
             return router.get_timer() or deadline
         return deadline

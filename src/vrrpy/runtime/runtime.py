@@ -252,8 +252,10 @@ class Runtime:
 
     def _swept(self) -> None:
         self._sweep = None
-        self.drain(False)
-        self._schedule_sweep()
+        try:
+            self.drain(False)
+        finally:
+            self._schedule_sweep()
 
     def _schedule_sweep(self) -> None:
         if self._sweep is None and self._readers:
@@ -378,8 +380,9 @@ class Runtime:
         )
         if masters - sock.urgent:
             # Adverts for a VRID that has just become urgent may already wait in
-            # the bulk queue: read them soon, not at the next sweep.
-            self.loop.call_soon(self.drain, False)
+            # the bulk queue: read them soon, not at the next sweep (forced: the
+            # read that led to this transition was a moment ago).
+            self.loop.call_soon(self.drain, True)
         sock.set_urgent(masters)
 
     def _close_socket(self, key: tuple[str, int]) -> None:

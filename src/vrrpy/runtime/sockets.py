@@ -11,6 +11,8 @@ interface holds, virtual addresses included.
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import socket
 import struct
 import time
@@ -28,13 +30,16 @@ from vrrpy.codec.vrrp import (
     PacketInfo,
 )
 from vrrpy.runtime import vridfilter
+from vrrpy.runtime.vridfilter import ALL_URGENT
 
+logger = logging.getLogger("vrrpy.runtime")
 Receiver = Callable[[bytes, PacketInfo, "float | None"], None]
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _TIMESPEC = struct.Struct("@qq")
 _ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16)
 _MAX_BATCH = 8192
+_MAX_BULK = 65536  # more than a 4 MiB queue holds: read until empty, bounded under a flood
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not export it
 
 
@@ -64,6 +69,8 @@ class VRRPSocket:
         """VRIDs whose adverts wake the loop at once (those we are Master of)."""
         self._af = socket.AF_INET if family == 4 else socket.AF_INET6
         self._reading = False
+        self._held: list[_Received] = []
+        self.delivery_errors = 0
         self._sockaddrs: dict[IPAddress, tuple[str, int] | tuple[str, int, int, int]] = {}
         self._sources: dict[str, IPv6Address] = {}
         self._v4: dict[bytes, IPv4Address] = {}
@@ -82,10 +89,11 @@ class VRRPSocket:
     def _open(self, insns: list[vridfilter.Insn], send: bool) -> socket.socket:
         sock = socket.socket(self._af, socket.SOCK_RAW, IPPROTO_VRRP)
         try:
-            # The filter first: a raw socket queues every protocol-112 packet from
-            # the moment it exists.
-            vridfilter.attach(sock, insns)
+            # Nothing queued until bound to the interface (a raw socket takes every
+            # protocol-112 packet from the moment it exists), then the real filter.
+            vridfilter.attach(sock, vridfilter.DROP_ALL)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, self.ifname.encode())
+            vridfilter.attach(sock, insns)
             sock.setsockopt(socket.SOL_SOCKET, _SO_TIMESTAMPNS, 1)
             if self.join:
                 _grow_receive_buffer(sock)
@@ -140,16 +148,36 @@ class VRRPSocket:
     def set_urgent(self, vrids: frozenset[int]) -> None:
         """Make the adverts of ``vrids`` (and priority 0) wake the loop; the rest wait.
 
-        The two filters are swapped in three steps so that at every instant each
-        packet is taken by at least one of the two queues: the swap may deliver
-        an advert twice (read once: :meth:`read` drops the twin), never lose one.
+        The two filters are swapped in three steps (urgent widened, bulk
+        narrowed, urgent narrowed), so that at each step every packet is taken
+        by at least one of the two programs in place. A packet may be queued
+        twice (:meth:`read` drops the twin). It could be lost only if the
+        kernel, delivering that one packet to the two sockets, ran one filter
+        before the last two steps and the other after them -- microseconds, and
+        one lost advert is within what VRRP tolerates (Master_Down_Interval is
+        three intervals).
+
+        If the kernel refuses a filter (memory), every advert is made urgent:
+        correct, at the cost of a wake-up per packet; the next call tries again.
         """
         if self.bulk is None or vrids == self.urgent:
             return
         family = self.family
-        vridfilter.attach(self.sock, vridfilter.program(family, vrids | self.urgent, True))
-        vridfilter.attach(self.bulk, vridfilter.program(family, vrids, False))
-        vridfilter.attach(self.sock, vridfilter.program(family, vrids, True))
+        try:
+            vridfilter.attach(self.sock, vridfilter.program(family, vrids | self.urgent, True))
+            vridfilter.attach(self.bulk, vridfilter.program(family, vrids, False))
+            vridfilter.attach(self.sock, vridfilter.program(family, vrids, True))
+        except OSError as exc:
+            logger.warning(
+                "%s: cannot install the receive filters (%s): every advert wakes the loop",
+                self.ifname,
+                exc,
+            )
+            with contextlib.suppress(OSError):
+                vridfilter.attach(self.sock, vridfilter.ACCEPT_ALL)
+                vridfilter.attach(self.bulk, vridfilter.DROP_ALL)
+            self.urgent = ALL_URGENT
+            return
         self.urgent = vrids
 
     def fileno(self) -> int:
@@ -182,7 +210,15 @@ class VRRPSocket:
         then runs from when the advert reached the host, not from when the event
         loop got round to it. The two queues are merged by that time, so a
         Master's advert read late from the bulk queue can never undo its
-        priority-0 advert that came after it.
+        priority-0 advert that came after it: the urgent queue is read first,
+        then the bulk queue until it is empty, so that nothing left unread is
+        older than what is delivered. (Should a flood keep the bulk queue from
+        emptying, the urgent adverts newer than the last bulk one read are held
+        back for the next read.)
+
+        A delivery that raises is logged and counted (``delivery_errors``); the
+        rest of the batch is still delivered. Returns how many adverts came from
+        the urgent queue: what decides whether the runtime keeps polling.
         """
         if self._reading:
             return 0  # called back from a delivery: the outer read goes on, in order
@@ -193,22 +229,38 @@ class VRRPSocket:
             self._reading = False
 
     def _read(self, deliver: Receiver) -> int:
-        urgent = self._collect(self.sock)
-        bulk = self._collect(self.bulk) if self.bulk is not None else []
+        offset = time.monotonic() - time.time()  # one conversion: twins stay equal
+        urgent = self._held + self._collect(self.sock, offset, _MAX_BATCH)
+        self._held = []
+        bulk: list[_Received] = []
+        if self.bulk is not None:
+            bulk = self._collect(self.bulk, offset, _MAX_BULK)
+            if len(bulk) >= _MAX_BULK and urgent:
+                newest = bulk[-1][0] or 0.0
+                self._held = [item for item in urgent if (item[0] or 0.0) > newest]
+                urgent = [item for item in urgent if (item[0] or 0.0) <= newest]
+        count = len(urgent)
         if urgent and bulk:
             merged = sorted(urgent + bulk, key=_arrival)
             last: _Received | None = None
             for item in merged:
-                if last is not None and item[0] == last[0] and item[1] == last[1]:
+                if last is not None and item == last:
                     continue  # the same packet, queued on both during a filter swap
                 last = item
-                deliver(item[1], item[2], item[0])
-            return len(merged)
-        for arrival, payload, info in urgent or bulk:
-            deliver(payload, info, arrival)
-        return len(urgent) + len(bulk)
+                self._deliver(deliver, item)
+            return count
+        for item in urgent or bulk:
+            self._deliver(deliver, item)
+        return count
 
-    def _collect(self, sock: socket.socket) -> list[_Received]:
+    def _deliver(self, deliver: Receiver, item: _Received) -> None:
+        try:
+            deliver(item[1], item[2], item[0])
+        except Exception:  # one instance's bug must not cost the others their adverts
+            self.delivery_errors += 1
+            logger.exception("%s: delivering an advert failed", self.ifname)
+
+    def _collect(self, sock: socket.socket, offset: float, limit: int) -> list[_Received]:
         """Everything queued on ``sock`` (up to a batch), as (arrival, payload, info).
 
         The per-packet path of a Backup: names are bound to locals, counters
@@ -217,20 +269,19 @@ class VRRPSocket:
         out: list[_Received] = []
         append = out.append
         recvmsg = sock.recvmsg
-        offset = time.monotonic() - time.time()
         v4 = self.family == 4
         sources = self._sources
         destinations = self._destinations
         v4_cache = self._v4
         info_of = _packet_info
         errors = 0
-        for _ in range(_MAX_BATCH):
+        for _ in range(limit):
             try:
                 data, anc, _flags, addr = recvmsg(_RECEIVE_SIZE, _ANC_SIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError:
-                errors += 1
+                self.header_errors += 1
                 break
             arrival: float | None = None
             hop_limit = -1

@@ -127,7 +127,7 @@ class TimerfdTimers:
         self._firing = True  # callbacks re-arm through call_at: one settime at the end
         heap = self._heap
         now = self._loop.time()
-        while heap and heap[0][0] - heap[0][3].slack <= now:
+        while heap and heap[0][3].when - heap[0][3].slack <= now:
             entry = heapq.heappop(heap)[3]
             if not entry.cancelled:
                 try:
@@ -141,7 +141,7 @@ class TimerfdTimers:
         while heap and heap[0][3].cancelled:
             heapq.heappop(heap)
         if heap:
-            self._arm(heap[0][0])
+            self._arm(heap[0][3].when)
 
     def close(self) -> None:
         """Stop watching and close the timerfd."""

@@ -49,7 +49,11 @@ _RANGES_PER_BLOCK = 100  # two jumps per range: 200 instructions, under the 8-bi
 
 Insn = tuple[int, int, int, int]  # code, jt, jf, k
 DROP_ALL: list[Insn] = [(_RET | _K, 0, 0, DROP)]
-"""The filter of a send-only socket: nothing is queued, nothing wakes us."""
+"""The filter of a send-only socket (and of every socket until it is bound): nothing queued."""
+ACCEPT_ALL: list[Insn] = [(_RET | _K, 0, 0, ACCEPT)]
+"""Every packet urgent: the fallback when the kernel refuses a filter."""
+ALL_URGENT = frozenset(range(256))
+"""What :attr:`VRRPSocket.urgent` says while the fallback is in place."""
 
 
 def _ranges(vrids: Iterable[int]) -> list[tuple[int, int]]:

@@ -1,0 +1,183 @@
+"""Runtime pieces that need no kernel: the two-queue read and the Master's beat.
+
+``VRRPSocket.read`` is run over fake sockets (``recvmsg`` returning canned
+IPv6 datagrams with kernel timestamps), so its ordering rules can be pinned
+exactly: the merge by arrival time, the twin a filter swap can make, the
+urgent adverts held back when a flood keeps the bulk queue from emptying, and
+a delivery that raises. The beat is checked on ``InstanceRunner._on_grid``
+with a real core and a fake clock.
+"""
+
+from __future__ import annotations
+
+import socket
+import struct
+from ipaddress import IPv6Address
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+import vrrpy.runtime.sockets as sockets_module
+from vrrpy.codec import PacketInfo
+from vrrpy.core import RouterConfig, State, VirtualRouter
+from vrrpy.runtime.instance import InstanceRunner
+from vrrpy.runtime.sockets import VRRPSocket
+
+SO_TIMESTAMPNS = 35
+
+
+class FakeSocket:
+    """Hands out queued datagrams, then EAGAIN, as a non-blocking socket does."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[bytes, list[Any], int, Any]] = []
+
+    def push(self, vrid: int, priority: int, at_us: int) -> None:
+        at_ns = at_us * 1000 + 1_700_000_000 * 10**9  # a realistic CLOCK_REALTIME stamp
+        stamp = struct.pack("@qq", at_ns // 1_000_000_000, at_ns % 1_000_000_000)
+        anc = [(socket.SOL_SOCKET, SO_TIMESTAMPNS, stamp)]
+        self.queue.append((bytes([0x31, vrid, priority, 0]), anc, 0, ("fe80::1%eth0", 0, 0, 2)))
+
+    def recvmsg(self, size: int, ancsize: int) -> tuple[bytes, list[Any], int, Any]:
+        if not self.queue:
+            raise BlockingIOError
+        return self.queue.pop(0)
+
+
+def fake_pair() -> tuple[VRRPSocket, FakeSocket, FakeSocket]:
+    sock = VRRPSocket.__new__(VRRPSocket)
+    urgent, bulk = FakeSocket(), FakeSocket()
+    sock.__dict__.update(
+        ifname="eth0",
+        family=6,
+        sock=urgent,
+        bulk=bulk,
+        received=0,
+        header_errors=0,
+        delivery_errors=0,
+        _reading=False,
+        _held=[],
+        _sources={},
+        _destinations={},
+        _v4={},
+    )
+    return sock, urgent, bulk
+
+
+def read_all(sock: VRRPSocket) -> list[tuple[int, int]]:
+    got: list[tuple[int, int]] = []
+    sock.read(lambda data, info, arrival: got.append((data[1], data[2])))
+    return got
+
+
+def test_queues_are_merged_by_arrival_so_a_late_read_never_undoes_priority_0() -> None:
+    sock, urgent, bulk = fake_pair()
+    urgent.push(7, 0, 2_000)  # the Master resigns ...
+    bulk.push(7, 200, 1_000)  # ... after this advert, read later from the bulk queue
+    bulk.push(8, 100, 3_000)
+    assert read_all(sock) == [(7, 200), (7, 0), (8, 100)]
+    assert sock.received == 3
+
+
+def test_a_packet_queued_on_both_sockets_during_a_swap_is_delivered_once() -> None:
+    sock, urgent, bulk = fake_pair()
+    urgent.push(7, 200, 5_000)
+    bulk.push(7, 200, 5_000)
+    bulk.push(7, 200, 6_000)
+    assert read_all(sock) == [(7, 200), (7, 200)]
+
+
+def test_the_read_returns_the_urgent_count_only() -> None:
+    sock, urgent, bulk = fake_pair()
+    urgent.push(1, 0, 1)
+    for i in range(5):
+        bulk.push(2, 100, 10 + i)
+    assert sock.read(lambda *_: None) == 1
+
+
+def test_urgent_adverts_newer_than_an_unfinished_bulk_read_are_held_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(sockets_module, "_MAX_BULK", 2)
+    sock, urgent, bulk = fake_pair()
+    for at in (1_000, 2_000, 2_200):
+        bulk.push(7, 200, at)
+    urgent.push(7, 0, 2_500)  # newer than the third bulk advert, which this read leaves
+    assert read_all(sock) == [(7, 200), (7, 200)]
+    assert read_all(sock) == [(7, 200), (7, 0)]  # the third, then the held one
+
+
+def test_a_delivery_that_raises_costs_only_its_own_advert(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    sock, _, bulk = fake_pair()
+    for vrid in (1, 2, 3):
+        bulk.push(vrid, 100, vrid)
+    got: list[int] = []
+
+    def deliver(data: bytes, info: PacketInfo, arrival: float | None) -> None:
+        if data[1] == 2:
+            raise RuntimeError("bug in one instance")
+        got.append(data[1])
+
+    sock.read(deliver)
+    assert got == [1, 3]
+    assert sock.delivery_errors == 1
+    assert "delivering an advert failed" in caplog.text
+
+
+def test_packet_info_is_a_real_packet_info() -> None:
+    sock, _, bulk = fake_pair()
+    bulk.push(1, 100, 1)
+    infos: list[PacketInfo] = []
+    sock.read(lambda data, info, arrival: infos.append(info))
+    assert infos == [PacketInfo(IPv6Address("fe80::1"), IPv6Address("ff02::12"), -1)]
+    assert infos[0].source == IPv6Address("fe80::1")
+
+
+# ------------------------------------------------------------------ the beat
+
+
+def master_at(now: float, interval: float = 0.1) -> VirtualRouter:
+    router = VirtualRouter(
+        RouterConfig(
+            vrid=1,
+            priority=255,
+            advert_interval=interval,
+            primary_address=IPv6Address("fe80::1"),
+            virtual_addresses=(IPv6Address("fe80::100"),),
+        )
+    )
+    router.startup(now)  # the owner: Master at once, first advert now
+    assert router.state is State.MASTER
+    return router
+
+
+def on_grid(router: VirtualRouter, now: float) -> float:
+    runner = SimpleNamespace(loop=SimpleNamespace(time=lambda: now))
+    return InstanceRunner._on_grid(runner, router, router.get_timer())  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("became_master", "second"),
+    [
+        (1000.03, 1000.1),  # the beat before the deadline
+        (1000.0, 1000.1),  # on the beat already
+        (1000.09, 1000.14),  # beat only 10 ms after: half an interval instead
+    ],
+)
+def test_a_new_master_reaches_its_beat_never_late_never_sooner_than_half_an_interval(
+    became_master: float, second: float
+) -> None:
+    router = master_at(became_master)
+    got = on_grid(router, became_master)
+    assert got == pytest.approx(second)
+    router.handle_timer(got)
+    third = on_grid(router, got)
+    second = got
+    assert third - second >= 0.05 - 1e-9
+    assert third <= second + 0.1 + 1e-9
+    router.handle_timer(third)
+    assert on_grid(router, third) == pytest.approx(third + 0.1)  # on the beat, for good
+    assert round(third / 0.1, 6) == round(third / 0.1)
