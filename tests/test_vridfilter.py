@@ -4,7 +4,8 @@ Two layers: the programs themselves, run by the reference interpreter in
 ``vridfilter.run`` over arbitrary bytes (the two queues are exact complements,
 the urgent one takes priority 0 and the urgent VRIDs); and the same programs in
 a real kernel, on a real ``VRRPSocket`` in a namespace, with crafted packets
-from a second host -- including a filter swap.
+from a second host -- including hundreds of filter swaps under traffic, where
+the kernel does queue twins (the test fails if ``read`` stops dropping them).
 """
 
 from __future__ import annotations
@@ -133,3 +134,65 @@ def test_a_real_socket_pair_splits_and_refilters_in_the_kernel(lab: Lab, family:
     # After set_urgent({10}), the other way round; nothing lost, nothing twice.
     assert results[1]["urgent"] == [[0x31, 10, 100], [0x31, 30, 0]]
     assert results[1]["bulk"] == [[0x31], [0x31, 20, 100], [0x31, 40]]
+
+
+SWAPPER = r"""
+import json, struct, sys, time
+from ipaddress import ip_address
+from vrrpy.runtime.sockets import VRRPSocket
+sock = VRRPSocket("eth0", int(sys.argv[3]), int(sys.argv[1]), ip_address(sys.argv[2]))
+seen = []
+def deliver(data, info, arrival):
+    seen.append(struct.unpack("!I", data[4:8])[0])
+print("ready", flush=True)
+swaps = 0
+end = time.monotonic() + float(sys.argv[4])
+while time.monotonic() < end:
+    sock.set_urgent(frozenset([10] if swaps % 2 else [20]))
+    swaps += 1
+    sock.read(deliver)
+time.sleep(0.2)
+sock.read(deliver)
+print(json.dumps({"swaps": swaps, "seen": seen}), flush=True)
+"""
+
+BLASTER = r"""
+import socket, struct, sys, time
+family, count = int(sys.argv[1]), int(sys.argv[2])
+af = socket.AF_INET if family == 4 else socket.AF_INET6
+s = socket.socket(af, socket.SOCK_RAW, 112)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"eth0")
+if family == 4:
+    dest = ("224.0.0.18", 0)
+else:
+    dest = ("ff02::12", 0, 0, socket.if_nametoindex("eth0"))
+for seq in range(count):
+    s.sendto(bytes([0x31, 10 if seq % 2 else 20, 100, 0]) + struct.pack("!I", seq), dest)
+    if seq % 100 == 99:
+        time.sleep(0.002)
+"""
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_filter_swaps_under_traffic_lose_nothing_and_deliver_nothing_twice(
+    lab: Lab, family: int
+) -> None:
+    # The receiver swaps the urgent VRID between 10 and 20 as fast as it can while
+    # 4,000 adverts for both arrive; read() must hand each one over exactly once.
+    h1, h2 = lab["h1"], lab["h2"]
+    index = h1.run(["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
+    source = str(h1.ipv4 if family == 4 else h1.link_local)
+    receiver = h1.popen(
+        [sys.executable, "-c", SWAPPER, str(family), source, index, "2.0"],
+        stdout=subprocess.PIPE,
+    )
+    assert receiver.stdout is not None
+    assert receiver.stdout.readline().strip() == b"ready"
+    count = 4000
+    h2.run([sys.executable, "-c", BLASTER, str(family), str(count)])
+    result = json.loads(receiver.stdout.readline())
+    receiver.wait(timeout=10)
+    assert result["swaps"] > 100
+    seen = result["seen"]
+    assert len(seen) == len(set(seen)), "an advert was delivered twice"
+    assert sorted(seen) == list(range(count)), f"{count - len(set(seen))} adverts lost"
