@@ -384,7 +384,8 @@ class InstanceRunner:
         if abs(k - round(k)) < 1e-6:
             return deadline  # on the grid already
         aligned = max(math.floor(k) * step, deadline - interval / 2)
-        if aligned > self.loop.time() and router.advance_advert(aligned, self.loop.time()):
+        now = self.loop.time()
+        if aligned > now and router.advance_advert(aligned, now):
             return router.get_timer() or deadline
         return deadline
 

@@ -43,10 +43,6 @@ DRAIN_REUSE = 0.0002
 the instances checked in one wake-up share one read."""
 
 
-def _discard(data: bytes, info: PacketInfo, arrival: float | None) -> None:
-    """Where packets reaching a send-only socket go."""
-
-
 class _Reader:
     """Feeds one receiving socket pair to the VRID demultiplexer when its urgent queue wakes us.
 
@@ -244,10 +240,8 @@ class Runtime:
         now = self.loop.time()
         if not force and now - self._drained_at < DRAIN_REUSE:
             return
-        for key, sock in list(self.sockets.items()):
-            routes = self._routes.get(key)
-            if routes is not None and sock.join:
-                sock.read(self._deliver_for(routes))
+        for reader in list(self._readers.values()):
+            reader.sock.read(reader.deliver)
         self._drained_at = self.loop.time()
 
     def _swept(self) -> None:
@@ -330,7 +324,7 @@ class Runtime:
         """The shared socket of (``ifname``, ``family``), opened on first use.
 
         ``receive`` sockets join the VRRP group and feed the VRID demultiplexer;
-        a send-only socket joins nothing and discards whatever reaches it.
+        a send-only socket joins nothing, and its filter queues nothing.
         """
         key = (ifname, family)
         sock = self.sockets.get(key)
@@ -343,8 +337,6 @@ class Runtime:
                 self._readers[key] = reader
                 reader.watch()
                 self._schedule_sweep()
-            else:
-                self.loop.add_reader(sock.fileno(), sock.read, _discard)
         return sock
 
     def _deliver_for(self, routes: dict[int, InstanceRunner]) -> Any:
@@ -391,7 +383,6 @@ class Runtime:
         if reader is not None:
             reader.close()
         if sock is not None:
-            self.loop.remove_reader(sock.fileno())
             sock.close()
         self._routes.pop(key, None)
 

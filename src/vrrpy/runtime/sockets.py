@@ -236,9 +236,9 @@ class VRRPSocket:
         if self.bulk is not None:
             bulk = self._collect(self.bulk, offset, _MAX_BULK)
             if len(bulk) >= _MAX_BULK and urgent:
-                newest = bulk[-1][0] or 0.0
-                self._held = [item for item in urgent if (item[0] or 0.0) > newest]
-                urgent = [item for item in urgent if (item[0] or 0.0) <= newest]
+                newest = _arrival(bulk[-1])
+                self._held = [item for item in urgent if _arrival(item) > newest]
+                urgent = [item for item in urgent if _arrival(item) <= newest]
         count = len(urgent)
         if urgent and bulk:
             merged = sorted(urgent + bulk, key=_arrival)
