@@ -403,6 +403,9 @@ def test_rfc9568_checksum_form_against_keepalived_2_2_7(
         keep.keepalived.log.write_text("")
     else:
         assert wait_for(lambda: converged(r1, r2), 5)
+        # keepalived may have become Master (1 s interval) just before vrrpy's socket
+        # was open: its next advert is then up to a second away.
+        assert wait_for(lambda: vrrpy.counters()["checksum_pseudo_header"] > 0, 3)
         counters = vrrpy.counters()
         assert counters["checksum_pseudo_header"] > 0 and counters["checksum_vrrp_only"] == 0
 
