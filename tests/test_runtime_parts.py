@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import socket
 import struct
+import time
 from ipaddress import IPv6Address
 from types import SimpleNamespace
 from typing import Any
@@ -22,6 +23,7 @@ import vrrpy.runtime.sockets as sockets_module
 from vrrpy.codec import PacketInfo
 from vrrpy.core import RouterConfig, State, VirtualRouter
 from vrrpy.runtime.instance import InstanceRunner
+from vrrpy.runtime.refilter import Refilter
 from vrrpy.runtime.sockets import VRRPSocket
 
 SO_TIMESTAMPNS = 35
@@ -61,6 +63,8 @@ def fake_pair() -> tuple[VRRPSocket, FakeSocket, FakeSocket]:
         _sources={},
         _destinations={},
         _v4={},
+        _recent=None,
+        refilter=Refilter(lambda urgent, vrids: None, lambda then: then()),
     )
     return sock, urgent, bulk
 
@@ -86,6 +90,33 @@ def test_a_packet_queued_on_both_sockets_during_a_swap_is_delivered_once() -> No
     bulk.push(7, 200, 5_000)
     bulk.push(7, 200, 6_000)
     assert read_all(sock) == [(7, 200), (7, 200)]
+
+
+def test_a_twin_read_on_the_next_read_is_dropped_while_filters_change() -> None:
+    # The kernel queued the packet on the bulk socket after we read the urgent one,
+    # and on the urgent socket after that: one copy per read.
+    sock, urgent, bulk = fake_pair()
+    sock.refilter.busy = True  # a change in flight: a packet may see two filter states
+    bulk.push(7, 200, 5_000)
+    assert read_all(sock) == [(7, 200)]
+    urgent.push(7, 200, 5_000)
+    urgent.push(7, 200, 6_000)  # the same bytes, another packet: delivered
+    assert read_all(sock) == [(7, 200)]
+    sock.refilter.busy = False
+    urgent.push(7, 200, 6_000)  # still remembered from the read made during the change
+    assert read_all(sock) == []
+    urgent.push(7, 200, 6_000)  # at rest, nothing is compared across reads
+    assert read_all(sock) == [(7, 200)]
+
+
+def test_arrival_times_are_monotonic_clock_times() -> None:
+    sock, _, bulk = fake_pair()
+    bulk.push(7, 200, 0)
+    arrivals: list[float | None] = []
+    sock.read(lambda data, info, arrival: arrivals.append(arrival))
+    # Stamped at 1.7e9 s after the epoch: as long ago on the monotonic clock.
+    expected = time.monotonic() - (time.time() - 1_700_000_000)
+    assert arrivals[0] is not None and abs(arrivals[0] - expected) < 0.01
 
 
 def test_the_read_returns_the_urgent_count_only() -> None:

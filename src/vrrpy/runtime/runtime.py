@@ -27,6 +27,7 @@ from vrrpy.core.state import State
 from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
+from vrrpy.runtime.refilter import in_worker
 from vrrpy.runtime.sockets import VRRPSocket
 from vrrpy.runtime.timers import TimerHandle, Timers, make_timers
 
@@ -132,6 +133,7 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
+        self._after_deliveries = in_worker(self.loop)
         self._bulk = False
         self._frames: ThreadPoolExecutor | None = None
         self._readers: dict[tuple[str, int], _Reader] = {}
@@ -329,7 +331,14 @@ class Runtime:
         key = (ifname, family)
         sock = self.sockets.get(key)
         if sock is None:
-            sock = VRRPSocket(ifname, ifindex, family, source, join=receive)
+            sock = VRRPSocket(
+                ifname,
+                ifindex,
+                family,
+                source,
+                join=receive,
+                after_deliveries=self._after_deliveries,
+            )
             self.sockets[key] = sock
             if receive:
                 routes = self._routes.setdefault(key, {})

@@ -11,7 +11,6 @@ interface holds, virtual addresses included.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import struct
@@ -30,6 +29,7 @@ from vrrpy.codec.vrrp import (
     PacketInfo,
 )
 from vrrpy.runtime import vridfilter
+from vrrpy.runtime.refilter import AfterDeliveries, Refilter, wait_inline
 from vrrpy.runtime.vridfilter import ALL_URGENT
 
 logger = logging.getLogger("vrrpy.runtime")
@@ -54,7 +54,13 @@ class VRRPSocket:
     """
 
     def __init__(
-        self, ifname: str, ifindex: int, family: int, source: IPAddress, join: bool = True
+        self,
+        ifname: str,
+        ifindex: int,
+        family: int,
+        source: IPAddress,
+        join: bool = True,
+        after_deliveries: AfterDeliveries = wait_inline,
     ) -> None:
         self.ifname = ifname
         self.ifindex = ifindex
@@ -65,11 +71,12 @@ class VRRPSocket:
         self.send_errors = 0
         self.header_errors = 0
         self.join = join
-        self.urgent: frozenset[int] = frozenset()
-        """VRIDs whose adverts wake the loop at once (those we are Master of)."""
+        self.refilter = Refilter(self._attach_filter, after_deliveries, ifname)
+        """Moves VRIDs between the two queues (see :mod:`vrrpy.runtime.refilter`)."""
         self._af = socket.AF_INET if family == 4 else socket.AF_INET6
         self._reading = False
         self._held: list[_Received] = []
+        self._recent: dict[float, bytes] | None = None
         self.delivery_errors = 0
         self._sockaddrs: dict[IPAddress, tuple[str, int] | tuple[str, int, int, int]] = {}
         self._sources: dict[str, IPv6Address] = {}
@@ -145,40 +152,33 @@ class VRRPSocket:
             )
         ]
 
+    @property
+    def urgent(self) -> frozenset[int]:
+        """VRIDs whose adverts wake the loop at once now (those we are Master of, and
+        for a few milliseconds after a change those we were)."""
+        return self.refilter.urgent
+
     def set_urgent(self, vrids: frozenset[int]) -> None:
         """Make the adverts of ``vrids`` (and priority 0) wake the loop; the rest wait.
 
-        The two filters are swapped in three steps (urgent widened, bulk
-        narrowed, urgent narrowed), so that at each step every packet is taken
-        by at least one of the two programs in place. A packet may be queued
-        twice (:meth:`read` drops the twin). It could be lost only if the
-        kernel, delivering that one packet to the two sockets, ran one filter
-        before the last two steps and the other after them -- microseconds, and
-        one lost advert is within what VRRP tolerates (Master_Down_Interval is
-        three intervals).
-
-        If the kernel refuses a filter (memory), every advert is made urgent:
-        correct, at the cost of a wake-up per packet; the next call tries again.
+        The urgent filter takes new VRIDs at once; the rest of the change is
+        made step by step, a grace period apart, so that no advert is lost on
+        the way (:mod:`vrrpy.runtime.refilter`). If the kernel refuses a filter
+        (memory), every advert is made urgent: correct, at the cost of a
+        wake-up per packet; the next call tries again.
         """
-        if self.bulk is None or vrids == self.urgent:
-            return
+        if self.bulk is not None:
+            self.refilter.request(vrids)
+
+    def _attach_filter(self, urgent: bool, vrids: frozenset[int]) -> None:
         family = self.family
-        try:
-            vridfilter.attach(self.sock, vridfilter.program(family, vrids | self.urgent, True))
-            vridfilter.attach(self.bulk, vridfilter.program(family, vrids, False))
-            vridfilter.attach(self.sock, vridfilter.program(family, vrids, True))
-        except OSError as exc:
-            logger.warning(
-                "%s: cannot install the receive filters (%s): every advert wakes the loop",
-                self.ifname,
-                exc,
-            )
-            with contextlib.suppress(OSError):
-                vridfilter.attach(self.sock, vridfilter.ACCEPT_ALL)
-                vridfilter.attach(self.bulk, vridfilter.DROP_ALL)
-            self.urgent = ALL_URGENT
-            return
-        self.urgent = vrids
+        if vrids == ALL_URGENT:
+            insns = vridfilter.ACCEPT_ALL if urgent else vridfilter.DROP_ALL
+        else:
+            insns = vridfilter.program(family, vrids, urgent)
+        target = self.sock if urgent else self.bulk
+        if target is not None:
+            vridfilter.attach(target, insns)
 
     def fileno(self) -> int:
         """The socket's file descriptor, for the event loop."""
@@ -186,6 +186,7 @@ class VRRPSocket:
 
     def close(self) -> None:
         """Close the sockets (leaving the group with them)."""
+        self.refilter.close()
         for sock in self._sockets:
             sock.close()
 
@@ -229,39 +230,60 @@ class VRRPSocket:
             self._reading = False
 
     def _read(self, deliver: Receiver) -> int:
-        offset = time.monotonic() - time.time()  # one conversion: twins stay equal
-        urgent = self._held + self._collect(self.sock, offset, _MAX_BATCH)
+        # Items carry the kernel's CLOCK_REALTIME stamp, turned into monotonic time
+        # as they are delivered: the twins of a filter change stay equal across reads.
+        offset = time.monotonic() - time.time()
+        urgent = self._held + self._collect(self.sock, _MAX_BATCH)
         self._held = []
         bulk: list[_Received] = []
         if self.bulk is not None:
-            bulk = self._collect(self.bulk, offset, _MAX_BULK)
+            bulk = self._collect(self.bulk, _MAX_BULK)
             if len(bulk) >= _MAX_BULK and urgent:
                 newest = _arrival(bulk[-1])
                 self._held = [item for item in urgent if _arrival(item) > newest]
                 urgent = [item for item in urgent if _arrival(item) <= newest]
         count = len(urgent)
-        if urgent and bulk:
-            merged = sorted(urgent + bulk, key=_arrival)
-            last: _Received | None = None
-            for item in merged:
-                if last is not None and item == last:
-                    continue  # the same packet, queued on both during a filter swap
-                last = item
-                self._deliver(deliver, item)
+        recent = self._recent
+        if recent is None and not self.refilter.overlapping:
+            if urgent and bulk:
+                last: _Received | None = None
+                for item in sorted(urgent + bulk, key=_arrival):
+                    if item != last:  # a twin from a filter change read only now
+                        self._deliver(deliver, item, offset)
+                    last = item
+                return count
+            for item in urgent or bulk:
+                self._deliver(deliver, item, offset)
             return count
-        for item in urgent or bulk:
-            self._deliver(deliver, item)
+        # A filter change is in flight or just ended: a packet may sit on both
+        # queues (its twins then meet here), or one copy may be read now and the
+        # other on the next read, if the kernel queued it between our two reads.
+        merged = sorted(urgent + bulk, key=_arrival) if urgent and bulk else urgent or bulk
+        delivered: dict[float, bytes] = {}
+        last = None
+        for item in merged:
+            if item == last:
+                continue
+            last = item
+            arrival = item[0]
+            if arrival is not None:
+                if recent is not None and recent.get(arrival) == item[1]:
+                    continue
+                delivered[arrival] = item[1]
+            self._deliver(deliver, item, offset)
+        self._recent = delivered if self.refilter.overlapping else None
         return count
 
-    def _deliver(self, deliver: Receiver, item: _Received) -> None:
+    def _deliver(self, deliver: Receiver, item: _Received, offset: float) -> None:
+        stamp = item[0]
         try:
-            deliver(item[1], item[2], item[0])
+            deliver(item[1], item[2], None if stamp is None else stamp + offset)
         except Exception:  # one instance's bug must not cost the others their adverts
             self.delivery_errors += 1
             logger.exception("%s: delivering an advert failed", self.ifname)
 
-    def _collect(self, sock: socket.socket, offset: float, limit: int) -> list[_Received]:
-        """Everything queued on ``sock`` (up to a batch), as (arrival, payload, info).
+    def _collect(self, sock: socket.socket, limit: int) -> list[_Received]:
+        """Everything queued on ``sock`` (up to a batch), as (kernel stamp, payload, info).
 
         The per-packet path of a Backup: names are bound to locals, counters
         added once per batch.
@@ -290,7 +312,7 @@ class VRRPSocket:
                 if level == _SOL_SOCKET:
                     if kind == _SO_TIMESTAMPNS and len(value) >= 16:
                         sec, nsec = _TIMESPEC.unpack_from(value)
-                        arrival = sec + nsec * 1e-9 + offset
+                        arrival = sec + nsec * 1e-9
                 elif level == _IPPROTO_IPV6:
                     if kind == _IPV6_HOPLIMIT and len(value) >= 4:
                         hop_limit = _INT.unpack_from(value)[0]
