@@ -1,5 +1,11 @@
 """keepalived in a lab host: configuration from the same instance dicts as vrrpyd, its
-state read from what it tells us (a notify script and its log), and its complaints.
+state and its complaints read from its log.
+
+The state comes from keepalived's own "(NAME) Entering MASTER STATE" lines, which
+its VRRP process writes in order, unbuffered. (A notify script, used at first,
+is forked per transition: two transitions a few milliseconds apart on a loaded
+machine could append their lines in the wrong order, and the state read would
+then be wrong for good.)
 
 The instance dicts use vrrpyd's keys (``name``, ``vrid``, ``priority``,
 ``advert_interval``, ``virtual_addresses``, ``version``, ``preempt``,
@@ -47,10 +53,7 @@ COMPLAINTS = re.compile(
     )
 )
 
-NOTIFY = """#!/bin/sh
-# keepalived notify: TYPE NAME STATE PRIORITY
-echo "$(date +%s.%N) $2 $3 $4" >> "{states}"
-"""
+ENTERING = re.compile(r"\(([^)\s]+)\) Entering (MASTER|BACKUP|FAULT) STATE")
 
 
 def _addresses(values: Any) -> list[str]:
@@ -77,7 +80,6 @@ def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str
             f"  priority {inst.get('priority', 100)}",
             f"  advert_int {interval:g}",
             f"  version {version}",
-            f'  notify "{workdir / "notify.sh"}"',
         ]
         if not inst.get("preempt", True):
             out.append("  nopreempt")
@@ -116,14 +118,14 @@ class Keepalived:
         self.dir = workdir / f"{host.name}-keepalived"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "keepalived.conf"
-        self.states = self.dir / "states.log"
         self.log = self.dir / "keepalived.log"
         self.pidfile = self.dir / "keepalived.pid"
         self.vrrp_pidfile = self.dir / "vrrp.pid"
         self.check_pidfile = self.dir / "check.pid"
-        notify = self.dir / "notify.sh"
-        notify.write_text(NOTIFY.format(states=self.states))
-        notify.chmod(0o700)
+        self._read = 0  # bytes of the log scanned for state lines
+        self._partial = b""
+        self._transitions: dict[str, list[str]] = {}
+        self._complaints_from = 0
         self.instances = instances
         self.conf.write_text(render(host, self.dir, instances))
         self.proc: subprocess.Popen[bytes] | None = None
@@ -158,18 +160,39 @@ class Keepalived:
         return int(self.vrrp_pidfile.read_text().split()[0])
 
     def state(self, name: str = "VI_1") -> str:
-        """The last state keepalived's notify script reported for ``name`` (or "INIT")."""
-        try:
-            lines = self.states.read_text().splitlines()
-        except FileNotFoundError:
-            return "INIT"
-        found = [line.split()[2] for line in lines if line.split()[1] == name]
+        """The state keepalived last logged entering for ``name`` (or "INIT")."""
+        found = self.transitions(name)
         return found[-1] if found else "INIT"
 
+    def transitions(self, name: str = "VI_1") -> list[str]:
+        """Every state keepalived has logged entering for ``name``, in order."""
+        try:
+            with open(self.log, "rb") as log:
+                log.seek(self._read)
+                data = log.read()
+        except FileNotFoundError:
+            data = b""
+        self._read += len(data)
+        *lines, self._partial = (self._partial + data).split(b"\n")
+        for line in lines:
+            match = ENTERING.search(line.decode(errors="replace"))
+            if match:
+                self._transitions.setdefault(match[1], []).append(match[2])
+        return list(self._transitions.get(name, []))
+
     def complaints(self) -> list[str]:
-        """keepalived's log lines that complain about a received advert."""
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        """keepalived's log lines that complain about a received advert (since the last
+        :meth:`forget_complaints`)."""
+        if not self.log.exists():
+            return []
+        with open(self.log, "rb") as log:
+            log.seek(self._complaints_from)
+            text = log.read().decode(errors="replace")
         return [line for line in text.splitlines() if COMPLAINTS.search(line)]
+
+    def forget_complaints(self) -> None:
+        """The complaints so far were provoked on purpose: do not report them again."""
+        self._complaints_from = self.log.stat().st_size if self.log.exists() else 0
 
     def kill(self) -> None:
         """SIGKILL the VRRP child and the parent (no priority 0, no cleanup)."""
