@@ -10,6 +10,8 @@ since the order of the sockets in the kernel's list is not ours to rely on.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 
 import pytest
@@ -17,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vrrpy.runtime import refilter
-from vrrpy.runtime.refilter import Refilter, wait_for_deliveries
+from vrrpy.runtime.refilter import Refilter, SharedGrace, wait_for_deliveries
 from vrrpy.runtime.vridfilter import ALL_URGENT
 
 VRIDS = range(1, 6)
@@ -26,15 +28,17 @@ VRIDS = range(1, 6)
 class Window:
     """The filter states a delivery in flight may see, and the grace periods pending."""
 
-    def __init__(self, fail_first: int = 0) -> None:
+    def __init__(self, fail_first: int = 0, refusals: list[bool] | None = None) -> None:
         self.states: list[tuple[frozenset[int], frozenset[int]]] = [(frozenset(), frozenset())]
         self.floor = 0  # the oldest state a delivery in flight may have begun in
         self.pending: list[tuple[int, Callable[[], None]]] = []
         self.fail_first = fail_first
+        self.refusals = list(refusals or [])  # the kernel's answer to each attach, in turn
 
     def attach(self, urgent: bool, vrids: frozenset[int]) -> None:
-        if self.fail_first:
-            self.fail_first -= 1
+        refused = self.refusals.pop(0) if self.refusals else False
+        if self.fail_first or refused:
+            self.fail_first = max(0, self.fail_first - 1)
             raise OSError(12, "Cannot allocate memory")
         taken, left = self.states[-1]
         self.states.append((vrids, left) if urgent else (taken, vrids))
@@ -70,25 +74,29 @@ def settle(window: Window) -> None:
             st.just(("grace", frozenset[int]())),
         ),
         max_size=40,
-    )
+    ),
+    st.lists(st.booleans(), max_size=60),
 )
 def test_no_mix_of_states_a_delivery_can_see_refuses_an_advert(
-    steps: list[tuple[str, frozenset[int]]],
+    steps: list[tuple[str, frozenset[int]]], refusals: list[bool]
 ) -> None:
-    window = Window()
+    window = Window(refusals=refusals)
     swap = Refilter(window.attach, window.after)
     for kind, vrids in steps:
         if kind == "request":
             swap.request(vrids)
-            assert vrids <= swap.urgent, "a new Master's VRIDs are urgent at once"
+            if not refusals:
+                assert vrids <= swap.urgent, "a new Master's VRIDs are urgent at once"
         elif window.pending:
             window.complete()
     settle(window)
-    # At rest: exactly the last request, the two programs exact complements.
-    last = [v for k, v in steps if k == "request"]
-    target = last[-1] if last else frozenset()
-    assert swap.urgent == swap.left == target
-    assert not swap.overlapping and not swap.busy
+    assert not swap.busy
+    if not refusals:
+        # At rest: exactly the last request, the two programs exact complements.
+        last = [v for k, v in steps if k == "request"]
+        target = last[-1] if last else frozenset()
+        assert swap.urgent == swap.left == target
+        assert not swap.overlapping
 
 
 def test_a_change_takes_three_steps_a_grace_period_apart() -> None:
@@ -148,6 +156,31 @@ def test_closing_stops_the_steps() -> None:
 
 def test_the_real_grace_period_waits_and_returns(monkeypatch: pytest.MonkeyPatch) -> None:
     wait_for_deliveries()  # membarrier here; a fallback sleep elsewhere
-    monkeypatch.setattr(refilter, "_membarrier_works", False)
+    monkeypatch.setattr(refilter, "_membarrier", None)
     monkeypatch.setattr(refilter, "FALLBACK_WAIT", 0.001)
     wait_for_deliveries()
+
+
+def test_socket_pairs_changing_together_share_each_grace_period(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    waits: list[float] = []
+
+    def wait() -> None:
+        waits.append(time.monotonic())
+        time.sleep(0.002)
+
+    monkeypatch.setattr(refilter, "wait_for_deliveries", wait)
+
+    async def main() -> list[Refilter]:
+        grace = SharedGrace(asyncio.get_running_loop())
+        pairs = [Refilter(lambda urgent, vrids: None, grace) for _ in range(300)]
+        for i, pair in enumerate(pairs):
+            pair.request(frozenset({1 + i % 255}))
+        while any(pair.busy for pair in pairs):
+            await asyncio.sleep(0.001)
+        return pairs
+
+    pairs = asyncio.run(main())
+    assert all(pair.urgent == pair.left == {1 + i % 255} for i, pair in enumerate(pairs))
+    assert len(waits) <= 4  # three steps, shared; not 900 waits queued for the executor

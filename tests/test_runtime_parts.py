@@ -64,6 +64,7 @@ def fake_pair() -> tuple[VRRPSocket, FakeSocket, FakeSocket]:
         _destinations={},
         _v4={},
         _recent=None,
+        _clean_at=0,
         refilter=Refilter(lambda urgent, vrids: None, lambda then: then()),
     )
     return sock, urgent, bulk
@@ -86,26 +87,38 @@ def test_queues_are_merged_by_arrival_so_a_late_read_never_undoes_priority_0() -
 
 def test_a_packet_queued_on_both_sockets_during_a_swap_is_delivered_once() -> None:
     sock, urgent, bulk = fake_pair()
+    sock.refilter.changes += 1  # the filters changed since the last read
     urgent.push(7, 200, 5_000)
     bulk.push(7, 200, 5_000)
     bulk.push(7, 200, 6_000)
     assert read_all(sock) == [(7, 200), (7, 200)]
 
 
-def test_a_twin_read_on_the_next_read_is_dropped_while_filters_change() -> None:
+def test_twins_are_found_even_with_another_packet_of_the_same_stamp_between() -> None:
+    sock, urgent, bulk = fake_pair()
+    sock.refilter.changes += 1
+    urgent.push(7, 200, 5_000)
+    urgent.push(8, 100, 5_000)  # another router's advert, stamped in the same batch
+    bulk.push(7, 200, 5_000)
+    assert sorted(read_all(sock)) == [(7, 200), (8, 100)]
+
+
+def test_a_twin_read_reads_later_is_dropped_while_filters_change() -> None:
     # The kernel queued the packet on the bulk socket after we read the urgent one,
-    # and on the urgent socket after that: one copy per read.
+    # and on the urgent socket only after two more reads (a stalled delivery).
     sock, urgent, bulk = fake_pair()
     sock.refilter.busy = True  # a change in flight: a packet may see two filter states
+    sock.refilter.changes += 1
     bulk.push(7, 200, 5_000)
     assert read_all(sock) == [(7, 200)]
+    assert read_all(sock) == []
     urgent.push(7, 200, 5_000)
     urgent.push(7, 200, 6_000)  # the same bytes, another packet: delivered
     assert read_all(sock) == [(7, 200)]
     sock.refilter.busy = False
-    urgent.push(7, 200, 6_000)  # still remembered from the read made during the change
+    urgent.push(7, 200, 6_000)  # still remembered, in the first read made at rest
     assert read_all(sock) == []
-    urgent.push(7, 200, 6_000)  # at rest, nothing is compared across reads
+    urgent.push(7, 200, 6_000)  # at rest, read at rest since: nothing is compared
     assert read_all(sock) == [(7, 200)]
 
 

@@ -139,14 +139,14 @@ def test_a_real_socket_pair_splits_and_refilters_in_the_kernel(lab: Lab, family:
 SWAPPER = r"""
 import asyncio, json, struct, sys, time
 from ipaddress import ip_address
-from vrrpy.runtime.refilter import in_worker
+from vrrpy.runtime.refilter import SharedGrace
 from vrrpy.runtime.sockets import VRRPSocket
 TARGETS = [[20], [10], [], [10, 20], [20], [], [10]]
 async def main():
     loop = asyncio.get_running_loop()
     sock = VRRPSocket(
         "eth0", int(sys.argv[3]), int(sys.argv[1]), ip_address(sys.argv[2]),
-        after_deliveries=in_worker(loop),
+        after_deliveries=SharedGrace(loop),
     )
     seen = []
     def deliver(data, info, arrival):

@@ -12,10 +12,11 @@ The loop runs inside an RCU read-side critical section (``rcu_read_lock`` in
 ``raw_v4_input`` and ``ipv6_raw_deliver``, and softirq context itself), so an
 RCU grace period waits for every delivery that had started. Linux offers one
 to user space: ``membarrier(MEMBARRIER_CMD_GLOBAL)`` is ``synchronize_rcu()``
-(about 8 ms on the 2-CPU test machines). :class:`Refilter` changes one filter
+(8-18 ms on the 2-CPU test machines). :class:`Refilter` changes one filter
 at a time and lets a grace period pass before the next change, so that a
-packet can see at most two neighbouring states, and keeps every pair of
-neighbouring states covering every packet:
+packet sees only states installed since the last completed grace period --
+one step and its predecessor, plus any widenings of the urgent filter made
+in between -- and keeps every mix of those covering every packet:
 
 1. widen the urgent filter to the new VRIDs (always safe: it only accepts more);
 2. set the bulk filter to leave exactly the new VRIDs to the urgent one (the
@@ -33,10 +34,10 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import errno
 import logging
 import os
 import platform
+import struct
 import time
 from collections.abc import Callable
 
@@ -46,46 +47,68 @@ logger = logging.getLogger("vrrpy.runtime")
 
 _MEMBARRIER_CMD_GLOBAL = 1
 _SYSCALL_MEMBARRIER = {
-    "x86_64": 324,
-    "aarch64": 283,
-    "riscv64": 283,
-    "i686": 375,
-    "i386": 375,
-    "armv7l": 389,
-    "ppc64le": 365,
-    "s390x": 356,
+    # (kernel machine, bytes per pointer of this Python): the number in *this* ABI's
+    # table (a 32-bit Python on a 64-bit kernel makes 32-bit system calls).
+    ("x86_64", 8): 324,
+    ("aarch64", 8): 283,
+    ("riscv64", 8): 283,
+    ("ppc64le", 8): 365,
+    ("s390x", 8): 356,
+    ("x86_64", 4): 375,  # i386 Python (an x32 one also has 4-byte pointers: not listed)
+    ("i686", 4): 375,
+    ("i386", 4): 375,
+    ("aarch64", 4): 389,  # 32-bit ARM Python
+    ("armv7l", 4): 389,
 }
 FALLBACK_WAIT = 0.05
 """Seconds to wait instead, where membarrier is unavailable (seccomp, nohz_full, an
-unknown architecture): far longer than the kernel's loop over a packet's
-sockets takes, unless the CPU running it is stolen for that long."""
+architecture not listed): far longer than the kernel's loop over a packet's
+sockets takes -- unless the CPU running it is stolen for that long, so this is
+best effort, not the guarantee a grace period gives."""
 
 _libc: ctypes.CDLL | None = None
-_membarrier_works = True
+_membarrier: int | None = -1  # -1: not looked up yet; None: unavailable
+
+
+def _membarrier_number() -> int | None:
+    machine = platform.machine()
+    number = _SYSCALL_MEMBARRIER.get((machine, struct.calcsize("P")))
+    if number is None:
+        logger.warning(
+            "no membarrier system call known for %s (%d-bit Python): filter changes "
+            "wait %.0f ms instead of a grace period",
+            machine,
+            struct.calcsize("P") * 8,
+            FALLBACK_WAIT * 1000,
+        )
+    return number
 
 
 def wait_for_deliveries() -> None:
     """Block until every packet the kernel is handing to sockets right now has been queued.
 
-    Runs an RCU grace period through ``membarrier(MEMBARRIER_CMD_GLOBAL)``;
-    falls back to sleeping :data:`FALLBACK_WAIT` where that is refused. Meant
-    for a worker thread: it takes milliseconds.
+    Runs an RCU grace period through ``membarrier(MEMBARRIER_CMD_GLOBAL)``
+    (with one CPU online the kernel skips it: a delivery then runs with bottom
+    halves disabled and cannot interleave with our system calls, except on a
+    PREEMPT_RT kernel); falls back to sleeping :data:`FALLBACK_WAIT` where that
+    is refused. Meant for a worker thread: it takes milliseconds (8-18 ms
+    measured on the 2-CPU test machines).
     """
-    global _libc, _membarrier_works
-    number = _SYSCALL_MEMBARRIER.get(platform.machine())
-    if _membarrier_works and number is not None:
+    global _libc, _membarrier
+    if _membarrier == -1:
+        _membarrier = _membarrier_number()
+    number = _membarrier
+    if number is not None:
         if _libc is None:
             _libc = ctypes.CDLL(None, use_errno=True)
         if _libc.syscall(number, _MEMBARRIER_CMD_GLOBAL, 0, 0) == 0:
             return
-        code = ctypes.get_errno()
-        if code != errno.EINTR:
-            _membarrier_works = False
-            logger.warning(
-                "membarrier refused (%s): filter changes wait %.0f ms instead of a grace period",
-                os.strerror(code),
-                FALLBACK_WAIT * 1000,
-            )
+        _membarrier = None
+        logger.warning(
+            "membarrier refused (%s): filter changes wait %.0f ms instead of a grace period",
+            os.strerror(ctypes.get_errno()),
+            FALLBACK_WAIT * 1000,
+        )
     time.sleep(FALLBACK_WAIT)
 
 
@@ -130,6 +153,8 @@ class Refilter:
 
     def request(self, vrids: frozenset[int]) -> None:
         """Make ``vrids`` (and priority 0) wake the loop, the rest wait: now or step by step."""
+        if self.closed:
+            return
         self.target = vrids
         if self.busy:
             if not vrids <= self.urgent:
@@ -200,12 +225,58 @@ class Refilter:
         return True
 
 
-def in_worker(loop: asyncio.AbstractEventLoop) -> AfterDeliveries:
-    """A grace-period scheduler for an event loop: the wait runs in the loop's default
-    executor, and the step after it back on the loop."""
+class SharedGrace:
+    """One grace period at a time for every socket pair of an event loop.
 
-    def after(then: Callable[[], None]) -> None:
-        future = loop.run_in_executor(None, wait_for_deliveries)
-        future.add_done_callback(lambda _future: then())
+    Each function handed in runs on the loop after the first grace period that
+    *began* after it was handed in (the wait runs in the loop's default
+    executor). Hundreds of socket pairs changing filters together at start-up
+    then share each wait instead of queueing for the executor's threads.
+    """
 
-    return after
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._waiting: list[Callable[[], None]] = []
+        self._running = False
+        self._dispatching = False
+
+    def __call__(self, then: Callable[[], None]) -> None:
+        self._waiting.append(then)
+        if not self._running and not self._dispatching:
+            self._start()
+
+    def _start(self) -> None:
+        batch, self._waiting = self._waiting, []
+        self._running = True
+        try:
+            future = self.loop.run_in_executor(None, wait_for_deliveries)
+        except RuntimeError:  # the executor is shut down: the loop is ending
+            self._later(batch)
+            return
+        future.add_done_callback(lambda done: self._done(batch, done))
+
+    def _done(self, batch: list[Callable[[], None]], future: asyncio.Future[None]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self._later(batch)  # no grace period was had: wait it out by the clock
+            return
+        self._run(batch)
+
+    def _later(self, batch: list[Callable[[], None]]) -> None:
+        try:
+            self.loop.call_later(FALLBACK_WAIT, self._run, batch)
+        except RuntimeError:  # the loop is closed: nothing will read these sockets again
+            self._running = False
+
+    def _run(self, batch: list[Callable[[], None]]) -> None:
+        self._running = False
+        self._dispatching = True  # the next steps of the whole batch share the next wait
+        try:
+            for then in batch:
+                try:
+                    then()
+                except Exception:
+                    logger.exception("a filter change step failed")
+        finally:
+            self._dispatching = False
+        if self._waiting:
+            self._start()

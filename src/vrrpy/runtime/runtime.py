@@ -27,7 +27,7 @@ from vrrpy.core.state import State
 from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
-from vrrpy.runtime.refilter import in_worker
+from vrrpy.runtime.refilter import SharedGrace
 from vrrpy.runtime.sockets import VRRPSocket
 from vrrpy.runtime.timers import TimerHandle, Timers, make_timers
 
@@ -133,7 +133,7 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
-        self._after_deliveries = in_worker(self.loop)
+        self._after_deliveries = SharedGrace(self.loop)
         self._bulk = False
         self._frames: ThreadPoolExecutor | None = None
         self._readers: dict[tuple[str, int], _Reader] = {}

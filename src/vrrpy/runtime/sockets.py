@@ -76,7 +76,8 @@ class VRRPSocket:
         self._af = socket.AF_INET if family == 4 else socket.AF_INET6
         self._reading = False
         self._held: list[_Received] = []
-        self._recent: dict[float, bytes] | None = None
+        self._recent: set[_Received] | None = None
+        self._clean_at = 0  # the filter-change count at the last read made at rest
         self.delivery_errors = 0
         self._sockaddrs: dict[IPAddress, tuple[str, int] | tuple[str, int, int, int]] = {}
         self._sources: dict[str, IPv6Address] = {}
@@ -230,9 +231,10 @@ class VRRPSocket:
             self._reading = False
 
     def _read(self, deliver: Receiver) -> int:
-        # Items carry the kernel's CLOCK_REALTIME stamp, turned into monotonic time
-        # as they are delivered: the twins of a filter change stay equal across reads.
-        offset = time.monotonic() - time.time()
+        # Items carry the kernel's CLOCK_REALTIME stamp in integer nanoseconds, turned
+        # into monotonic seconds as they are delivered: exact, so that the twins of a
+        # filter change stay equal across reads, and twins of nothing else.
+        offset = time.monotonic_ns() - time.time_ns()
         urgent = self._held + self._collect(self.sock, _MAX_BATCH)
         self._held = []
         bulk: list[_Received] = []
@@ -243,41 +245,40 @@ class VRRPSocket:
                 self._held = [item for item in urgent if _arrival(item) > newest]
                 urgent = [item for item in urgent if _arrival(item) <= newest]
         count = len(urgent)
+        merged = sorted(urgent + bulk, key=_arrival) if urgent and bulk else urgent or bulk
+        refilter = self.refilter
         recent = self._recent
-        if recent is None and not self.refilter.overlapping:
-            if urgent and bulk:
-                last: _Received | None = None
-                for item in sorted(urgent + bulk, key=_arrival):
-                    if item != last:  # a twin from a filter change read only now
-                        self._deliver(deliver, item, offset)
-                    last = item
-                return count
-            for item in urgent or bulk:
+        if recent is None and self._clean_at == refilter.changes and not refilter.overlapping:
+            # At rest, and read at rest since the filters last changed: the programs
+            # are exact complements and no twin can be queued.
+            for item in merged:
                 self._deliver(deliver, item, offset)
             return count
-        # A filter change is in flight or just ended: a packet may sit on both
-        # queues (its twins then meet here), or one copy may be read now and the
-        # other on the next read, if the kernel queued it between our two reads.
-        merged = sorted(urgent + bulk, key=_arrival) if urgent and bulk else urgent or bulk
-        delivered: dict[float, bytes] = {}
-        last = None
+        # A filter change is in flight, or ended since the last read: a packet may
+        # sit on both queues (its twins then meet here), or one copy may have been
+        # read before and the other only now (queued between our reads).
+        if recent is None:
+            recent = set()
         for item in merged:
-            if item == last:
-                continue
-            last = item
-            arrival = item[0]
-            if arrival is not None:
-                if recent is not None and recent.get(arrival) == item[1]:
+            if item[0] is not None:  # (always stamped on Linux; unstamped, never twinned)
+                if item in recent:
                     continue
-                delivered[arrival] = item[1]
+                recent.add(item)
             self._deliver(deliver, item, offset)
-        self._recent = delivered if self.refilter.overlapping else None
+        if refilter.overlapping or self._held:
+            if len(recent) > _RECENT and merged:
+                cutoff = _arrival(merged[-1]) - 1_000_000_000  # no delivery stalls a second
+                recent = {item for item in recent if _arrival(item) >= cutoff}
+            self._recent = recent
+        else:
+            self._recent = None
+            self._clean_at = refilter.changes
         return count
 
-    def _deliver(self, deliver: Receiver, item: _Received, offset: float) -> None:
+    def _deliver(self, deliver: Receiver, item: _Received, offset: int) -> None:
         stamp = item[0]
         try:
-            deliver(item[1], item[2], None if stamp is None else stamp + offset)
+            deliver(item[1], item[2], None if stamp is None else (stamp + offset) * 1e-9)
         except Exception:  # one instance's bug must not cost the others their adverts
             self.delivery_errors += 1
             logger.exception("%s: delivering an advert failed", self.ifname)
@@ -305,14 +306,14 @@ class VRRPSocket:
             except OSError:
                 self.header_errors += 1
                 break
-            arrival: float | None = None
+            arrival: int | None = None
             hop_limit = -1
             dst6 = VRRP_MULTICAST_V6
             for level, kind, value in anc:
                 if level == _SOL_SOCKET:
                     if kind == _SO_TIMESTAMPNS and len(value) >= 16:
                         sec, nsec = _TIMESPEC.unpack_from(value)
-                        arrival = sec + nsec * 1e-9
+                        arrival = sec * 1_000_000_000 + nsec
                 elif level == _IPPROTO_IPV6:
                     if kind == _IPV6_HOPLIMIT and len(value) >= 4:
                         hop_limit = _INT.unpack_from(value)[0]
@@ -372,12 +373,14 @@ def _packet_info(fields: tuple[IPAddress, IPAddress, int]) -> PacketInfo:
 _CACHE = 4096
 """Parsed IPv6 sources and destinations kept per socket (peers are few; the bound is for
 a LAN that sends us junk from random addresses)."""
-_Received = tuple["float | None", bytes, PacketInfo]
+_Received = tuple["int | None", bytes, PacketInfo]
+_RECENT = 4096
+"""Remembered deliveries (for twins) beyond which those over a second old are forgotten."""
 _INT = struct.Struct("@i")
 
 
-def _arrival(item: _Received) -> float:
-    return item[0] or 0.0
+def _arrival(item: _Received) -> int:
+    return item[0] or 0
 
 
 RECEIVE_BUFFER = 4 << 20

@@ -16,9 +16,10 @@ the kernel, which queue an advert lands in:
   expire, before it could act on stale information, and at least once a second.
 
 Everything else -- malformed, foreign, truncated -- goes to the bulk queue, so
-it is still read, counted and dropped by the decoder. The two programs are
-exact complements: every packet the kernel gives the raw sockets is queued
-once, on one of them.
+it is still read, counted and dropped by the decoder. At rest the two programs
+are exact complements: every packet the kernel gives the raw sockets is queued
+once, on one of them. While the VRIDs move from one queue to the other, some
+packets are queued on both, and none on neither (:mod:`vrrpy.runtime.refilter`).
 
 Classic BPF on a raw IPv4 socket sees the packet from its IP header; on a raw
 IPv6 socket, from the VRRP header. ``ldxb 4*([0]&0xf)`` loads the IPv4 header
