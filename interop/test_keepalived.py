@@ -63,7 +63,12 @@ def pair_factory(lab: Lab, tmp_path: Path) -> Iterator[Any]:
 
 
 def converged(master: Router, backup: Router, name: str = "VI_1") -> bool:
-    return master.state(name) == "MASTER" and backup.state(name) == "BACKUP"
+    """The Master is MASTER and the Backup BACKUP -- and, if vrrpy, has heard the Master:
+    vrrpy reports BACKUP from its start, before the Master's next advert reaches it
+    (keepalived may have become Master, and sent, before vrrpy's socket was open)."""
+    if master.state(name) != "MASTER" or backup.state(name) != "BACKUP":
+        return False
+    return backup.impl != "vrrpy" or backup.counters(name)["adverts_received"] > 0
 
 
 def adverts(records: list[dict[str, Any]], src: str) -> list[dict[str, Any]]:
@@ -113,7 +118,8 @@ def test_v3_ipv6_election_and_sigkill_takeover(
     r1.start()
     r2.start()
     assert wait_for(lambda: converged(r1, r2), 5)
-    assert "2001:db8::100/64" in r1.addresses()
+    # (keepalived logs its new state, then adds or removes the addresses)
+    assert wait_for(lambda: "2001:db8::100/64" in r1.addresses(), 2)
     ll1, ll2 = str(lab["h1"].link_local), str(lab["h2"].link_local)
     gap = takeover_gap(lab, r1, r2, ll1, ll2)
     predicted = master_down_interval(100, round(INTERVAL * 100))
@@ -221,7 +227,7 @@ def test_higher_priority_joining_preempts(lab: Lab, pair_factory: Any, direction
     assert wait_for(lambda: r2.state() == "MASTER", 5)
     r1.start()
     assert wait_for(lambda: converged(r1, r2), 5)
-    assert VIP not in r2.addresses()
+    assert wait_for(lambda: VIP not in r2.addresses(), 2)
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
@@ -276,6 +282,7 @@ def test_v3_backup_learns_the_masters_interval(lab: Lab, pair_factory: Any, dire
     time.sleep(0.5)
     r1.kill()
     assert wait_for(lambda: r2.state() == "MASTER", 5)
+    time.sleep(2 * INTERVAL)  # keepalived logs "Entering MASTER STATE" before it sends
     records = cap.stop()
     gap = adverts(records, "192.0.2.12")[0]["t"] - adverts(records, "192.0.2.11")[-1]["t"]
     # The Backup used the Master's 100 ms, not its own 1 s.
