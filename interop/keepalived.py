@@ -195,11 +195,17 @@ class Keepalived:
         self._complaints_from = self.log.stat().st_size if self.log.exists() else 0
 
     def kill(self) -> None:
-        """SIGKILL the VRRP child and the parent (no priority 0, no cleanup)."""
+        """SIGKILL the VRRP child and the parent (no priority 0, no cleanup).
+
+        Both are stopped first: keepalived's children ask for SIGTERM when their
+        parent dies (PR_SET_PDEATHSIG), and a VRRP child that got it before its
+        own SIGKILL would resign with priority 0 -- a graceful stop, not a crash
+        (seen on a loaded machine: a "SIGKILL takeover" after Skew_Time)."""
         assert self.proc is not None
         pid = self.vrrp_pid()
-        os.kill(self.proc.pid, signal.SIGKILL)
-        os.kill(pid, signal.SIGKILL)
+        for sig in (signal.SIGSTOP, signal.SIGKILL):
+            os.kill(pid, sig)
+            os.kill(self.proc.pid, sig)
         self.proc.wait(5)
         wait_for(lambda: not Path(f"/proc/{pid}").exists(), 5)
 

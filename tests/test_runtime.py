@@ -189,10 +189,12 @@ def test_masters_share_the_beat_and_keep_their_interval(lab: Lab, tmp_path: Path
     for times in by_vrid.values():
         gaps = [b - a for a, b in itertools.pairwise(times)]
         assert len(gaps) >= 8
-        assert all(0.095 < gap < 0.103 for gap in gaps), gaps
-    # One burst per interval: every advert within 3 ms of VRID 11's nearest one.
+        # Once per interval: none doubled, none skipped (the bounds leave 10 ms for a
+        # loaded machine; the spacing itself is measured by bench/jitter_bench.py).
+        assert all(0.09 < gap < 0.11 for gap in gaps), gaps
+    # One burst per interval: every advert within 5 ms of VRID 11's nearest one.
     for times in by_vrid.values():
-        assert all(min(abs(t - u) for u in by_vrid[11]) < 0.003 for t in times)
+        assert all(min(abs(t - u) for u in by_vrid[11]) < 0.005 for t in times)
 
 
 def test_link_down_on_master_fails_over_and_link_up_preempts_back(lab: Lab, tmp_path: Path) -> None:
