@@ -108,16 +108,22 @@ def lab() -> Iterator[Lab]:
         yield built
 
 
-@pytest.mark.parametrize("family", [4, 6])
-def test_a_real_socket_pair_splits_and_refilters_in_the_kernel(lab: Lab, family: int) -> None:
-    h1, h2 = lab["h1"], lab["h2"]
+def start_receiver(lab: Lab, family: int, script: str) -> subprocess.Popen[bytes]:
+    """Run ``script`` in h1 with (family, eth0's source address, eth0's index), piped."""
+    h1 = lab["h1"]
     index = h1.run(["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
     source = str(h1.ipv4 if family == 4 else h1.link_local)
-    receiver = h1.popen(
-        [sys.executable, "-c", RECEIVER, str(family), source, index],
+    return h1.popen(
+        [sys.executable, "-c", script, str(family), source, index],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
     )
+
+
+@pytest.mark.parametrize("family", [4, 6])
+def test_a_real_socket_pair_splits_and_refilters_in_the_kernel(lab: Lab, family: int) -> None:
+    h2 = lab["h2"]
+    receiver = start_receiver(lab, family, RECEIVER)
     assert receiver.stdin is not None and receiver.stdout is not None
     results = []
     for _ in range(2):
@@ -190,14 +196,8 @@ def test_filter_swaps_under_traffic_lose_nothing_and_deliver_nothing_twice(
     # The receiver keeps changing which of VRIDs 10 and 20 are urgent, in an event
     # loop as the runtime does, while 4,000 adverts for both arrive (over about 1.6 s);
     # read() must hand each one over exactly once.
-    h1, h2 = lab["h1"], lab["h2"]
-    index = h1.run(["cat", "/sys/class/net/eth0/ifindex"]).stdout.strip()
-    source = str(h1.ipv4 if family == 4 else h1.link_local)
-    receiver = h1.popen(
-        [sys.executable, "-c", SWAPPER, str(family), source, index],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
+    h2 = lab["h2"]
+    receiver = start_receiver(lab, family, SWAPPER)
     assert receiver.stdin is not None and receiver.stdout is not None
     assert receiver.stdout.readline().strip() == b"ready"
     count = 4000
