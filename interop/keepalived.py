@@ -10,7 +10,10 @@ then be wrong for good.)
 The instance dicts use vrrpyd's keys (``name``, ``vrid``, ``priority``,
 ``advert_interval``, ``virtual_addresses``, ``version``, ``preempt``,
 ``preempt_delay``, ``unicast_peers``, ``use_vmac``, ``auth_pass``, ``accept``,
-``garp_repeat``), so one scenario describes both implementations.
+``garp_repeat``), so one scenario describes both implementations. One key is
+keepalived's alone: ``unicast_src_ip`` (default: the host's IPv4 address, or its
+IPv6 link-local address) and ``unicast_ttl`` (default 255 for IPv6, keepalived's
+own for IPv4; None leaves it out).
 """
 
 from __future__ import annotations
@@ -100,9 +103,17 @@ def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str
             ]
         peers = _addresses(inst.get("unicast_peers", []))
         if peers:
+            # IPv6: the link-local address, which keepalived then sends from (and binds
+            # its receiving socket to). vrrpy, as RFC 9568 5.1.2.1 has it, sends from
+            # its link-local address and drops IPv6 adverts from any other source.
             family6 = ":" in peers[0]
-            src = host.ipv6 if family6 else host.ipv4
+            src = inst.get("unicast_src_ip") or (host.link_local if family6 else host.ipv4)
             out.append(f"  unicast_src_ip {src}")
+            ttl = inst.get("unicast_ttl", 255 if family6 else None)
+            if ttl is not None:
+                # keepalived 2.2.7 sends IPv6 unicast adverts with the kernel's default
+                # hop limit (64) unless told; vrrpy drops them (RFC 9568 7.1: 255).
+                out.append(f"  unicast_ttl {ttl}")
             out += ["  unicast_peer {", *[f"    {p}" for p in peers], "  }"]
         out += ["  virtual_ipaddress {"]
         out += [f"    {a}" for a in _addresses(inst["virtual_addresses"])]

@@ -308,6 +308,38 @@ def test_unicast_peers(lab: Lab, pair_factory: Any, direction: str) -> None:
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)
+def test_unicast_peers_ipv6_between_link_local_addresses(
+    lab: Lab, pair_factory: Any, direction: str
+) -> None:
+    """IPv6 unicast: each side's peer is the other's link-local address, the source its
+    adverts really come from (vrrpy's by RFC 9568 5.1.2.1; keepalived's because it is its
+    unicast_src_ip). keepalived binds its unicast socket to unicast_src_ip, so that is
+    also the address vrrpy must send to; and vrrpy drops IPv6 adverts from a global
+    source, so keepalived's unicast_src_ip cannot be global."""
+    h1, h2 = lab["h1"], lab["h2"]
+    ll1, ll2 = str(h1.link_local), str(h2.link_local)
+    v6 = {"virtual_addresses": ["2001:db8::100/64"]}
+    r1, r2 = pair_factory(direction, {**v6, "unicast_peers": [ll2]}, {**v6, "unicast_peers": [ll1]})
+    r1.start()
+    r2.start()
+    assert wait_for(lambda: converged(r1, r2), 5)
+    assert wait_for(lambda: "2001:db8::100/64" in r1.addresses(), 2)
+    # On the Backup's link: the Master's adverts come from its link-local address.
+    cap = Capture(h2)
+    time.sleep(4 * INTERVAL)
+    seen = [r for r in cap.stop() if r["kind"] == "vrrp" and not r["outgoing"]]
+    assert seen and {(r["src"], r["ttl"]) for r in seen} == {(ll1, 255)}
+    vrrpy = r1 if r1.impl == "vrrpy" else r2
+    counters = vrrpy.counters()
+    assert counters["drops"] == {}, counters["drops"]
+    if vrrpy is r2:
+        assert counters["adverts_received"] > 0
+    r1.kill()
+    assert wait_for(lambda: r2.state() == "MASTER", 5)
+    assert wait_for(lambda: "2001:db8::100/64" in r2.addresses(), 2)
+
+
+@pytest.mark.parametrize("direction", DIRECTIONS)
 def test_use_vmac_on_both_sides(lab: Lab, pair_factory: Any, direction: str) -> None:
     r1, r2 = pair_factory(direction, {"use_vmac": True}, {"use_vmac": True})
     r1.start()
@@ -423,6 +455,39 @@ def test_rfc9568_checksum_form_against_keepalived_2_2_7(
         assert wait_for(lambda: vrrpy.counters()["checksum_pseudo_header"] > 0, 3)
         counters = vrrpy.counters()
         assert counters["checksum_pseudo_header"] > 0 and counters["checksum_vrrp_only"] == 0
+
+
+@pytest.mark.parametrize(
+    ("keepalived_only", "reason"),
+    [
+        ({"unicast_src_ip": "global"}, "source_not_link_local"),
+        ({"unicast_ttl": None}, "bad_ttl"),
+    ],
+    ids=["global-source", "default-hop-limit"],
+)
+def test_ipv6_unicast_adverts_vrrpy_cannot_accept_are_dropped_and_counted(
+    lab: Lab, pair_factory: Any, keepalived_only: dict[str, Any], reason: str
+) -> None:
+    """keepalived 2.2.7 as Master over IPv6 unicast, configured in one of two ways vrrpy
+    cannot accept: sending from a global unicast_src_ip (RFC 9568 5.1.2.1: the source is
+    link-local), or without unicast_ttl, when it leaves the kernel's default hop limit
+    (64; RFC 9568 7.1: 255). vrrpy drops and counts every advert and becomes Master too.
+    (keepalived's side only: vrrpy's own adverts are the same as in the scenario above.)"""
+    ll1, ll2 = str(lab["h1"].link_local), str(lab["h2"].link_local)
+    if keepalived_only.get("unicast_src_ip") == "global":
+        keepalived_only = {"unicast_src_ip": str(lab["h1"].ipv6)}
+    v6 = {"virtual_addresses": ["2001:db8::100/64"]}
+    r1, r2 = pair_factory(
+        "keepalived-master",
+        {**v6, "unicast_peers": [ll2], **keepalived_only},
+        {**v6, "unicast_peers": [ll1]},
+    )
+    r1.start()
+    r2.start()
+    assert wait_for(lambda: r1.state() == "MASTER" and r2.state() == "MASTER", 5)
+    assert wait_for(lambda: r2.counters()["drops"].get(reason, 0) >= 3, 2), r2.counters()
+    assert set(r2.counters()["drops"]) == {reason}
+    assert r1.state() == "MASTER" and r2.state() == "MASTER"
 
 
 @pytest.mark.parametrize("direction", DIRECTIONS)

@@ -1,17 +1,19 @@
 """Gratuitous ARP and unsolicited NA: the frame bytes, and what a Linux neighbour makes of them.
 
 The pure tests check every field of the frames twice: against bytes built by
-hand here with struct (independent of scapy) and against scapy's dissection,
-plus tshark as a third opinion. The namespace tests (root) send the frames
-from one lab host and check that the other host's kernel moves its neighbour
-entries to the announced MAC.
+hand here with struct and against scapy, which built the frames before vrrpy
+packed them itself and stays the oracle (byte-for-byte equality over addresses,
+MACs and options drawn by hypothesis), plus tshark as a third opinion. The
+namespace tests (root) send the frames from one lab host and check that the
+other host's kernel moves its neighbour entries to the announced MAC, and that
+the takeover path (prebuilt frames, ``send_frames``) sends without parsing or
+raising.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -21,10 +23,12 @@ from ipaddress import IPv4Address, IPv6Address
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scapy.layers.inet6 import ICMPv6ND_NA, ICMPv6NDOptDstLLAddr, IPv6
 from scapy.layers.l2 import ARP, Ether
 
-from support import in_ci, require_tool
+from support import require_root, require_tool
 from vrrpy.lab import Host, Lab
 from vrrpy.net.announce import (
     ALL_NODES,
@@ -71,30 +75,121 @@ def icmpv6_checksum_ok(frame: bytes) -> bool:
 # ==========================================================================
 
 
+HEAVY = ("scapy", "pyroute2", "asyncio", "concurrent.futures")
+
+
 def test_importing_vrrpy_net_pulls_in_no_heavy_dependency() -> None:
     code = (
         "import sys, vrrpy.net, vrrpy.net.announce\n"
-        "heavy = [m for m in ('scapy', 'pyroute2', 'asyncio') if m in sys.modules]\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "print(','.join(heavy))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
 
 
-def test_preload_imports_scapy_and_building_needs_nothing_more() -> None:
+def test_building_frames_imports_nothing() -> None:
+    """The first frame is built at start; the takeover path must find nothing left to import."""
     code = (
         "import sys\n"
-        "from vrrpy.net.announce import preload, garp_frame, unsolicited_na_frame\n"
         "from ipaddress import IPv4Address, IPv6Address\n"
-        "preload()\n"
-        "assert 'scapy.layers.l2' in sys.modules and 'scapy.layers.inet6' in sys.modules\n"
+        "from vrrpy.net.announce import garp_frame, unsolicited_na_frame\n"
         "before = set(sys.modules)\n"
         "garp_frame(IPv4Address('192.0.2.1'), '02:00:00:00:00:01')\n"
+        "zeros = '00:00:00:00:00:00'\n"
+        "garp_frame(IPv4Address('192.0.2.1'), '02:00:00:00:00:01', target_mac=zeros)\n"
         "unsolicited_na_frame(IPv6Address('2001:db8::1'), '02:00:00:00:00:01')\n"
+        "unsolicited_na_frame(IPv6Address('2001:db8::1'), '02:00:00:00:00:01',\n"
+        "                     IPv6Address('fe80::1'), router=False)\n"
         "print(sorted(set(sys.modules) - before))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_scapy_is_not_a_dependency_of_the_module() -> None:
+    source = Path(__file__).parent.parent / "src" / "vrrpy" / "net" / "announce.py"
+    code = "\n".join(
+        line
+        for line in source.read_text().splitlines()
+        if line.lstrip().startswith(("import", "from"))
+    )
+    assert "scapy" not in code
+    import vrrpy.net.announce as announce
+
+    assert not hasattr(announce, "preload")
+
+
+# ==========================================================================
+# scapy, the oracle: what it builds is what vrrpy builds, byte for byte
+# ==========================================================================
+
+
+def scapy_garp(ip: IPv4Address, mac: str, target_mac: str | None = None) -> bytes:
+    """The frame as vrrpy built it with scapy before it packed frames itself."""
+    arp = ARP(
+        hwtype=1, ptype=0x0800, hwlen=6, plen=4, op=1,
+        hwsrc=mac, psrc=str(ip), hwdst=mac if target_mac is None else target_mac, pdst=str(ip),
+    )  # fmt: skip
+    return bytes(Ether(dst=BROADCAST_MAC, src=mac, type=0x0806) / arp)
+
+
+def scapy_na(ip: IPv6Address, mac: str, source: IPv6Address | None, router: bool) -> bytes:
+    src = ip if source is None else source
+    return bytes(
+        Ether(dst=ALL_NODES_MAC, src=mac, type=0x86DD)
+        / IPv6(src=str(src), dst=str(ALL_NODES), hlim=255, nh=58)
+        / ICMPv6ND_NA(code=0, R=int(router), S=0, O=1, res=0, tgt=str(ip))
+        / ICMPv6NDOptDstLLAddr(lladdr=mac)
+    )
+
+
+def _mac(octets: bytes) -> str:
+    return ":".join(f"{b:02x}" for b in octets)
+
+
+# Unicast, not all zeros: what can be announced. Upper or lower case hex.
+unicast_macs = (
+    st.binary(min_size=6, max_size=6)
+    .map(lambda b: bytes([b[0] & 0xFE]) + b[1:])
+    .filter(lambda b: any(b))
+    .flatmap(lambda b: st.sampled_from([_mac(b), _mac(b).upper()]))
+)
+any_macs = st.binary(min_size=6, max_size=6).map(_mac)
+ipv4s = st.ip_addresses(v=4).filter(
+    lambda a: not (a.is_multicast or a.is_unspecified or a == IPv4Address("255.255.255.255"))
+)
+ipv6s = st.ip_addresses(v=6).filter(lambda a: not (a.is_multicast or a.is_unspecified))
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    ip=ipv4s,
+    mac=unicast_macs,
+    target=st.none() | st.sampled_from([ZERO_MAC, BROADCAST_MAC]) | any_macs,
+)
+def test_garp_is_what_scapy_builds(ip: IPv4Address, mac: str, target: str | None) -> None:
+    expected = scapy_garp(ip, mac.lower(), target)
+    assert garp_frame(ip, mac, target_mac=target) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(ip=ipv6s, mac=unicast_macs, source=st.none() | ipv6s, router=st.booleans())
+def test_unsolicited_na_is_what_scapy_builds(
+    ip: IPv6Address, mac: str, source: IPv6Address | None, router: bool
+) -> None:
+    frame = unsolicited_na_frame(ip, mac, source, router=router)
+    assert frame == scapy_na(ip, mac.lower(), source, router)
+    assert icmpv6_checksum_ok(frame)
+
+
+def test_an_na_whose_checksum_is_zero_matches_scapy() -> None:
+    """The one-in-65535 case where the sum folds to 0xFFFF: the field is 0, as scapy writes it."""
+    mac = "02:00:00:00:77:2d"  # found by search: this MAC makes VIP6's checksum 0x0000
+    frame = unsolicited_na_frame(VIP6, mac)
+    assert frame[56:58] == b"\0\0"
+    assert frame == scapy_na(VIP6, mac, None, True)
+    assert icmpv6_checksum_ok(frame)
 
 
 # ==========================================================================
@@ -380,11 +475,7 @@ def test_schedule_refuses_bad_settings(repeat: int, interval: float, refresh: fl
 
 @pytest.fixture
 def _root_and_iproute2() -> None:
-    require_tool("ip")
-    if os.geteuid() != 0:
-        if in_ci():
-            pytest.fail("the namespace lab needs root (CI=true: tests must run as root)")
-        pytest.skip("the namespace lab needs root")
+    require_root()
 
 
 root = pytest.mark.usefixtures("_root_and_iproute2")
@@ -556,3 +647,103 @@ def test_announcer_caches_reports_failures_and_closes() -> None:
         "closed": True,
         "send_after_close": "ValueError",
     }
+
+
+HOT_PATH = textwrap.dedent(
+    """
+    import json, subprocess
+    from ipaddress import ip_address
+    import vrrpy.net.announce as announce
+    mac = "00:00:5e:00:01:33"
+    addresses = [ip_address("192.0.2.100"), ip_address("2001:db8::100")]
+    announcer = announce.Announcer("eth0")
+    frames = announcer.frames(addresses, mac.upper())
+    report = {
+        "frames": [f.hex() for f in frames],
+        "type": type(frames).__name__,
+        "same": list(frames) == [announcer.frame(a, mac) for a in addresses],
+    }
+    # Whatever is wrong surfaces here, at start, not at takeover.
+    for bad_mac in ("01:00:5e:00:00:12", "00:00:00:00:00:00", "nonsense"):
+        try:
+            announcer.frames(addresses, bad_mac)
+        except ValueError:
+            report.setdefault("bad_macs", 0)
+            report["bad_macs"] += 1
+    try:
+        announcer.frames(["192.0.2.100"], mac)
+    except TypeError:
+        report["not_an_address"] = "TypeError"
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the hot path parsed or built something")
+
+    # The takeover path must only send: make everything else impossible.
+    for name in ("normalize_mac", "_source_mac", "garp_frame", "unsolicited_na_frame"):
+        setattr(announce, name, refuse)
+    report["sent"] = announcer.send_frames(frames)
+    report["empty"] = announcer.send_frames(())
+    subprocess.run(["ip", "link", "set", "eth0", "down"], check=True)
+    report["down"] = announcer.send_frames(frames)
+    report["errors_down"] = announcer.send_errors
+    report["errno_down"] = announcer.last_error.errno
+    subprocess.run(["ip", "link", "set", "eth0", "up"], check=True)
+    # Until the kernel's link watcher has activated the device's queue (up to a second
+    # on a busy machine), frames are accepted and silently dropped: wait for it.
+    import time
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        with open("/sys/class/net/eth0/operstate") as state:
+            if state.read().strip() == "up":
+                break
+        time.sleep(0.01)
+    time.sleep(0.05)
+    report["up"] = announcer.send_frames(iter(frames))
+    announcer.close()
+    report["after_close"] = announcer.send_frames(frames)
+    report["errors"] = announcer.send_errors
+    report["errno_closed"] = announcer.last_error.errno
+    print(json.dumps(report))
+    """
+)
+
+
+@root
+@pytest.mark.system
+def test_prebuilt_frames_are_sent_as_they_are_and_failures_are_counted_not_raised() -> None:
+    import errno
+
+    with Lab(hosts=2) as lab:
+        h1, h2 = lab["h1"], lab["h2"]
+        lab.wait_for_dad()
+        mac = "00:00:5e:00:01:33"
+        capture = h2.popen(
+            [
+                *(sys.executable, "-c", CAPTURE, "4", "10"),
+                *(mac.replace(":", ""), VIP4.packed.hex(), VIP6.packed.hex()),
+            ],
+            stdout=subprocess.PIPE,
+        )
+        assert capture.stdout is not None
+        assert capture.stdout.readline().strip() == b"ready"
+        report = json.loads(h1.run([sys.executable, "-c", HOT_PATH]).stdout)
+        out, _ = capture.communicate(timeout=15)
+    frames = [garp_frame(VIP4, mac).hex(), unsolicited_na_frame(VIP6, mac).hex()]
+    assert report == {
+        "frames": frames,
+        "type": "tuple",
+        "same": True,
+        "bad_macs": 3,
+        "not_an_address": "TypeError",
+        "sent": 2,
+        "empty": 0,
+        "down": 0,
+        "errors_down": 2,
+        "errno_down": errno.ENETDOWN,
+        "up": 2,
+        "after_close": 0,
+        "errors": 4,
+        "errno_closed": errno.EBADF,
+    }
+    # Sent before the link went down and after it came back: the same bytes, twice.
+    assert out.decode().split() == frames * 2

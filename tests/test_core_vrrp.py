@@ -6,6 +6,8 @@ import logging
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from vrrpy.codec import Advertisement, ChecksumForm, PacketInfo, encode_vrrp
 from vrrpy.codec.vrrp import VRRP_MULTICAST_V4
@@ -223,22 +225,27 @@ def test_master_steps_down_for_higher_priority() -> None:
 
 def test_master_tie_break_on_higher_primary_address() -> None:
     r = master(priority=100)
-    assert r.receive_advert(advert(100), PEER_LOW, 10.0) == [SendAdvertisement(r.advertisement())]
+    assert r.receive_advert(advert(100), PEER_LOW, 10.0) == [
+        SendAdvertisement(r.advertisement()),
+        Announce(VIP),
+    ]
     assert r.state is State.MASTER
     actions = r.receive_advert(advert(100), PEER_HIGH, 10.5)
     assert "higher address" in actions[-1].reason  # type: ignore[union-attr]
     assert r.state is State.BACKUP
 
 
-def test_master_answers_lower_priority_with_an_immediate_advert_in_v3_only() -> None:
-    r = master(priority=200)
+@pytest.mark.parametrize("version", [3, 2])
+def test_master_answers_lower_priority_with_an_advert_and_a_re_announce_in_both_versions(
+    version: int,
+) -> None:
+    r = master(priority=200, version=version)
     deadline = r.get_timer()
-    actions = r.receive_advert(advert(100), PEER_HIGH, 5.0)
-    assert kinds(actions) == [SendAdvertisement]
-    assert r.get_timer() == deadline
-    v2 = master(priority=200, version=2)
-    assert v2.receive_advert(advert(100, version=2), PEER_HIGH, 5.0) == []
-    assert v2.counters.lower_priority_discarded == 1
+    actions = r.receive_advert(advert(100, version=version), PEER_HIGH, 5.0)
+    assert actions == [SendAdvertisement(r.advertisement()), Announce(VIP)]
+    assert r.get_timer() == deadline  # the Adver_Timer keeps its cadence
+    assert r.state is State.MASTER
+    assert r.counters.lower_priority_discarded == 1
 
 
 def test_master_answers_priority_zero_at_once_and_resets_adver_timer() -> None:
@@ -553,10 +560,212 @@ def test_anomalies_are_logged_at_warning_once_a_minute(caplog: pytest.LogCapture
 
 def test_immediate_assert_to_a_weaker_router_is_at_most_once_per_interval() -> None:
     r = master(priority=200)
-    sends = [
-        kinds(r.receive_advert(advert(100), PEER_HIGH, 5.0 + i * 0.01)).count(SendAdvertisement)
-        for i in range(150)
-    ]
-    assert sends[0] == 1
-    assert sum(sends) == 2  # at 5.0 and again once a full interval has passed
+    answers = [kinds(r.receive_advert(advert(100), PEER_HIGH, 5.0 + i * 0.01)) for i in range(150)]
+    assert answers[0] == [SendAdvertisement, Announce]
+    # At 5.0 and again once a full interval has passed; nothing in between.
+    assert [i for i, kind in enumerate(answers) if kind] == [0, 100]
+    assert answers[100] == [SendAdvertisement, Announce]
     assert r.counters.lower_priority_discarded == 150
+    assert r.counters.split_brains == 1  # one episode: the adverts never stopped
+
+
+# ------------------------------------------------------------- split brain
+
+
+def test_split_brain_is_counted_and_logged_once_per_episode(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = master(priority=200)
+    episode = master_down_interval(200, 100)  # the other Master's 1 s interval
+    with caplog.at_level(logging.WARNING, logger="vrrpy.core"):
+        for i in range(10):  # the other Master keeps sending, once a second
+            r.receive_advert(advert(100), PEER_HIGH, 10.0 + i)
+        assert r.split_brain(19.0 + episode - 0.001)
+        assert not r.split_brain(19.0 + episode)
+        r.receive_advert(advert(100), PEER_HIGH, 19.0 + episode)  # silent that long: a new one
+    assert r.counters.split_brains == 2
+    assert r.counters.as_dict()["split_brains"] == 2
+    lines = [rec for rec in caplog.records if "split brain" in rec.getMessage()]
+    assert [rec.levelno for rec in lines] == [logging.WARNING, logging.WARNING]
+    assert "192.0.2.20" in lines[0].getMessage()
+
+
+def test_split_brain_episode_lasts_master_down_interval_of_the_other_masters_interval() -> None:
+    r = master(priority=200, advert_interval=0.1)
+    for i in range(5):  # a weaker Master with a 1 s interval: 1 s apart is still one episode
+        r.receive_advert(advert(100, interval_cs=100), PEER_HIGH, 10.0 + i)
+    assert r.counters.split_brains == 1
+
+
+def test_split_brain_ends_when_we_leave_master() -> None:
+    r = master(priority=200)
+    r.receive_advert(advert(100), PEER_HIGH, 10.0)
+    r.receive_advert(advert(250), PEER_LOW, 10.5)  # a better Master: we step down
+    assert r.state is State.BACKUP
+    assert not r.split_brain(10.6)
+    r.receive_advert(advert(0), PEER_LOW, 10.6)  # it resigns: we are back after Skew_Time
+    r.handle_timer(r.get_timer())  # type: ignore[arg-type]
+    assert r.state is State.MASTER
+    # Well within Master_Down_Interval of the first episode's last advert: a new episode.
+    r.receive_advert(advert(100), PEER_HIGH, 11.0)
+    assert r.counters.split_brains == 2
+
+
+def test_split_brain_end_is_logged_at_the_next_advert_without_moving_the_timer(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    r = master(priority=200)
+    t0 = r.get_timer()
+    assert t0 is not None
+    r.receive_advert(advert(100), PEER_HIGH, t0 - 0.5)
+    with caplog.at_level(logging.INFO, logger="vrrpy.core"):
+        for k in range(5):
+            assert kinds(r.handle_timer(t0 + k)) == [SendAdvertisement]
+            assert r.get_timer() == pytest.approx(t0 + k + 1.0)
+    over = [rec for rec in caplog.records if "split brain over" in rec.getMessage()]
+    assert len(over) == 1 and over[0].levelno == logging.INFO
+    assert not r.split_brain(t0 + 4)
+
+
+def test_yielding_master_sends_one_last_advert_only_with_higher_prio_send_advert() -> None:
+    quiet = master(priority=100)
+    assert kinds(quiet.receive_advert(advert(200), PEER_HIGH, 10.0)) == [
+        RemoveAddresses,
+        Transition,
+    ]
+    r = master(priority=100, higher_prio_send_advert=True)
+    sent = r.counters.adverts_sent
+    actions = r.receive_advert(advert(200), PEER_HIGH, 10.0)
+    assert actions[:2] == [SendAdvertisement(r.advertisement(100)), RemoveAddresses(VIP)]
+    assert kinds(actions) == [SendAdvertisement, RemoveAddresses, Transition]
+    assert r.state is State.BACKUP and r.counters.adverts_sent == sent + 1
+    # The better Master hears that advert as a weaker Master's, and re-announces.
+    better = master(priority=200, primary_address=PEER_HIGH)
+    wire = actions[0].advert  # type: ignore[union-attr]
+    assert kinds(better.receive_advert(wire, ME, 10.001)) == [SendAdvertisement, Announce]
+
+
+def test_priority_zero_and_better_adverts_are_not_a_split_brain() -> None:
+    r = master(priority=200)
+    assert kinds(r.receive_advert(advert(0), PEER_HIGH, 10.0)) == [SendAdvertisement]
+    r.receive_advert(advert(250), PEER_HIGH, 10.2)
+    assert r.state is State.BACKUP
+    backup = make(priority=200)
+    backup.startup(0.0)
+    backup.receive_advert(advert(100), PEER_HIGH, 1.0)  # a Backup preempting a weaker Master
+    assert r.counters.split_brains == 0 and backup.counters.split_brains == 0
+
+
+# ------------------------------------------------------------ unicast peers
+
+PEERS = (PEER_HIGH, IPv4Address("192.0.2.30"))
+STRANGER = IPv4Address("192.0.2.99")
+
+
+@pytest.mark.parametrize(
+    ("peers", "problem"),
+    [
+        ((IPv6Address("fe80::20"),), "family"),
+        ((ME,), "our own primary address"),
+        ((PEER_HIGH, PEER_HIGH), "listed twice"),
+        (("192.0.2.20",), "family"),
+        ("192.0.2.20", "tuple"),
+    ],
+)
+def test_bad_peers_name_the_key(peers: object, problem: str) -> None:
+    with pytest.raises(ConfigError, match=problem) as info:
+        RouterConfig(vrid=1, primary_address=ME, virtual_addresses=VIP, peers=peers)  # type: ignore[arg-type]
+    assert info.value.key == "peers"
+
+
+@pytest.mark.parametrize(
+    ("peer", "problem"),
+    [("2001:db8::12", "not link-local"), ("fe80::12%eth0", "zone"), ("fe80::11", "own")],
+)
+def test_ipv6_peers_are_the_link_local_sources_adverts_come_from(peer: str, problem: str) -> None:
+    v6 = {"vrid": 1, "primary_address": IPv6Address("fe80::11")}
+    vips = (IPv6Address("2001:db8::100"),)
+    with pytest.raises(ConfigError, match=problem) as info:
+        RouterConfig(**v6, virtual_addresses=vips, peers=(IPv6Address(peer),))  # type: ignore[arg-type]
+    assert info.value.key == "peers"
+    ok = RouterConfig(**v6, virtual_addresses=vips, peers=[IPv6Address("fe80::12")])  # type: ignore[arg-type]
+    assert ok.peers == (IPv6Address("fe80::12"),)
+
+
+def test_with_peers_a_strangers_advert_is_dropped_as_not_a_peer() -> None:
+    backup = make(peers=PEERS)
+    backup.startup(0.0)
+    _unchanged(backup, backup.receive_advert(advert(250), STRANGER, 1.0))
+    _unchanged(backup, backup.receive_advert(advert(0), STRANGER, 1.1))
+    assert backup.counters.drops == {"not_a_peer": 2}
+    assert backup.counters.adverts_received == 0
+    backup.receive_advert(advert(150), PEERS[1], 1.2)  # a peer is heard
+    assert backup.master_address == PEERS[1]
+    r = master(priority=200, peers=PEERS)
+    _unchanged(r, r.receive_advert(advert(100), STRANGER, 5.0))  # no assert, no announce
+    _unchanged(r, r.receive_advert(advert(250), STRANGER, 5.1))  # no step-down
+    assert r.counters.drops == {"not_a_peer": 2}
+    assert r.counters.split_brains == 0
+    assert kinds(r.receive_advert(advert(100), PEER_HIGH, 5.2)) == [SendAdvertisement, Announce]
+
+
+def test_without_peers_anyone_on_the_link_is_heard() -> None:
+    r = make()
+    r.startup(0.0)
+    r.receive_advert(advert(250), STRANGER, 1.0)
+    assert r.master_address == STRANGER and r.counters.drops == {}
+
+
+def test_not_a_peer_is_logged_at_debug_rate_limited(caplog: pytest.LogCaptureFixture) -> None:
+    r = make(peers=PEERS)
+    r.startup(0.0)
+    with caplog.at_level(logging.DEBUG, logger="vrrpy.core"):
+        for i in range(300):
+            r.receive_advert(advert(250), STRANGER, 1.0 + i * 0.01)
+        r.receive_advert(advert(250), STRANGER, 12.0)
+    lines = [rec for rec in caplog.records if "not_a_peer" in rec.getMessage()]
+    assert [rec.levelno for rec in lines] == [logging.DEBUG, logging.DEBUG]
+    assert "192.0.2.99" in lines[0].getMessage()
+    assert "more since last report" in lines[1].getMessage()
+
+
+_strangers = (
+    st.integers(0, 255)
+    .filter(lambda n: n not in (11, 20, 30))
+    .map(lambda n: IPv4Address(f"192.0.2.{n}"))
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    as_master=st.booleans(),
+    flood=st.lists(
+        st.tuples(
+            _strangers,
+            st.integers(0, 255),  # every priority, 0 and 255 included
+            st.sampled_from([1, 50, 100, 4095]),  # intervals, matching or not
+            st.floats(0.0, 0.999),  # arrival, within the first interval
+        ),
+        min_size=1,
+        max_size=60,
+    ),
+)
+def test_a_flood_of_strangers_adverts_changes_neither_state_nor_timer(
+    as_master: bool, flood: list[tuple[IPv4Address, int, int, float]]
+) -> None:
+    r = master(priority=200, peers=PEERS) if as_master else make(peers=PEERS)
+    if not as_master:
+        r.startup(0.0)
+        r.receive_advert(advert(220), PEER_HIGH, 0.0)  # following a peer
+    before = (r.state, r.get_timer(), r.master_address, r.master_adver_interval_cs, r.priority)
+    sent = r.counters.adverts_sent
+    start = 0.0 if not as_master else (r.get_timer() or 0.0) - 1.0
+    for source, priority, interval_cs, at in sorted(flood, key=lambda f: f[3]):
+        packet = encode_vrrp(advert(priority, interval_cs=interval_cs), source, VRRP_MULTICAST_V4)
+        info = PacketInfo(source, VRRP_MULTICAST_V4, 255)
+        assert r.receive_packet(packet, info, start + at) == []
+    after = (r.state, r.get_timer(), r.master_address, r.master_adver_interval_cs, r.priority)
+    assert after == before
+    assert r.counters.drops == {"not_a_peer": len(flood)}
+    assert r.counters.adverts_sent == sent
+    assert r.counters.split_brains == 0 and r.counters.adverts_received == (0 if as_master else 1)

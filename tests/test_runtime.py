@@ -12,25 +12,16 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support import require_root
 from vrrpy.core.timers import master_down_interval, skew_time
 from vrrpy.lab import Capture, Daemon, Lab, wait_for
 from vrrpy.net.addresses import ADDRESS_PROTO, kernel_marks_addresses
 
 VIP = "192.0.2.100"
-
-
-@pytest.fixture
-def lab() -> Iterator[Lab]:
-    require_root()
-    with Lab(hosts=3) as built:
-        yield built
 
 
 def inst(**overrides: Any) -> dict[str, Any]:

@@ -4,7 +4,7 @@
 IPv6 datagrams with kernel timestamps), so its ordering rules can be pinned
 exactly: the merge by arrival time, the twin a filter swap can make, the
 urgent adverts held back when a flood keeps the bulk queue from emptying, and
-a delivery that raises. The beat is checked on ``InstanceRunner._on_grid``
+a delivery that raises. The beat is checked on ``Pacer.on_grid``
 with a real core and a fake clock.
 """
 
@@ -22,7 +22,7 @@ import pytest
 import vrrpy.runtime.sockets as sockets_module
 from vrrpy.codec import PacketInfo
 from vrrpy.core import RouterConfig, State, VirtualRouter
-from vrrpy.runtime.instance import InstanceRunner
+from vrrpy.runtime.pacing import Pacer
 from vrrpy.runtime.refilter import Refilter
 from vrrpy.runtime.sockets import VRRPSocket
 
@@ -66,6 +66,13 @@ def fake_pair() -> tuple[VRRPSocket, FakeSocket, FakeSocket]:
         _recent=None,
         _clean_at=0,
         refilter=Refilter(lambda urgent, vrids: None, lambda then: then()),
+        clock_steps=0,
+        mono_ns=time.monotonic_ns,
+        wall_ns=time.time_ns,
+        _offset=None,
+        _offsets=(),
+        _read_at=0,
+        _window=(0, 0),
     )
     return sock, urgent, bulk
 
@@ -199,8 +206,8 @@ def master_at(now: float, interval: float = 0.1) -> VirtualRouter:
 
 
 def on_grid(router: VirtualRouter, now: float) -> float:
-    runner = SimpleNamespace(loop=SimpleNamespace(time=lambda: now))
-    return InstanceRunner._on_grid(runner, router, router.get_timer())  # type: ignore[arg-type]
+    pacer = SimpleNamespace(loop=SimpleNamespace(time=lambda: now))
+    return Pacer.on_grid(pacer, router, router.get_timer())  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -225,3 +232,87 @@ def test_a_new_master_reaches_its_beat_never_late_never_sooner_than_half_an_inte
     router.handle_timer(third)
     assert on_grid(router, third) == pytest.approx(third + 0.1)  # on the beat, for good
     assert round(third / 0.1, 6) == round(third / 0.1)
+
+
+# ------------------------------------------------------------ wall-clock steps
+
+
+class SteppingClocks:
+    """A monotonic clock and a wall clock that an administrator (or NTP) can step."""
+
+    def __init__(self) -> None:
+        self.mono = 5_000 * 10**9
+        self.wall = 1_800_000_000 * 10**9
+
+    def advance(self, seconds: float) -> None:
+        self.mono += round(seconds * 1e9)
+        self.wall += round(seconds * 1e9)
+
+    def step(self, seconds: float) -> None:
+        self.wall += round(seconds * 1e9)
+
+
+def stamped(queue: FakeSocket, wall_ns: int) -> None:
+    stamp = struct.pack("@qq", wall_ns // 10**9, wall_ns % 10**9)
+    anc = [(socket.SOL_SOCKET, SO_TIMESTAMPNS, stamp)]
+    queue.queue.append((bytes([0x31, 51, 200, 0]), anc, 0, ("fe80::2%eth0", 0, 0, 2)))
+
+
+@pytest.mark.parametrize("step", [3600.0, -3600.0, 7.5, -7.5, 0.05, -0.05])
+@pytest.mark.parametrize("read_every", [0.03, 0.25, 1.0])
+def test_wall_clock_steps_cause_no_takeover_and_no_advert_looks_old(
+    step: float, read_every: float
+) -> None:
+    """A Backup hears a live Master every 100 ms while the wall clock steps by up to an hour
+    either way: no read places an advert before the previous read or after its own, and the
+    Master_Down_Timer (from the delivered arrivals) never expires."""
+    clocks = SteppingClocks()
+    sock, _, bulk = fake_pair()
+    sock.mono_ns = lambda: clocks.mono  # type: ignore[method-assign]
+    sock.wall_ns = lambda: clocks.wall  # type: ignore[method-assign]
+    router = VirtualRouter(
+        RouterConfig(
+            vrid=51,
+            priority=100,
+            advert_interval=0.1,
+            primary_address=IPv6Address("fe80::1"),
+            virtual_addresses=(IPv6Address("2001:db8::100"),),
+        )
+    )
+    advert = router.advertisement(200)
+    router.startup(clocks.mono * 1e-9)
+    master = IPv6Address("fe80::2")
+    arrivals: list[tuple[float, float]] = []  # (delivered, true)
+    true_arrivals: list[float] = []
+
+    def deliver(data: bytes, info: PacketInfo, arrival: float | None) -> None:
+        assert arrival is not None
+        arrivals.append((arrival, true_arrivals[len(arrivals)]))
+        router.receive_advert(advert, master, arrival)
+
+    last_read = clocks.mono * 1e-9
+    next_read = last_read + read_every
+    elapsed = 0.0
+    stepped = False
+    while elapsed < 4.0:
+        clocks.advance(0.01)
+        elapsed += 0.01
+        if not stepped and elapsed >= 1.55:
+            clocks.step(step)
+            stepped = True
+        if round(elapsed * 100) % 10 == 0:  # the Master's advert, every 100 ms
+            stamped(bulk, clocks.wall)
+            true_arrivals.append(clocks.mono * 1e-9)
+        now = clocks.mono * 1e-9
+        if now >= next_read:
+            sock.read(deliver)
+            assert router.handle_timer(now) == [], f"takeover at {elapsed:.2f} s"
+            assert router.state is State.BACKUP
+            last_read, next_read = now, now + read_every
+    assert len(arrivals) == len(true_arrivals) - len(bulk.queue)
+    for delivered, true in arrivals:
+        # Never earlier than the truth (that could fire a takeover), and later by at most
+        # the time between two reads (plus the step's own size when it is smaller).
+        assert delivered >= true - 1e-9
+        assert delivered - true <= read_every + min(abs(step), read_every) + 0.02
+    assert sock.clock_steps == (1 if abs(step) * 1e9 > sockets_module.CLOCK_STEP_NS else 0)

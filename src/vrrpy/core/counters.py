@@ -3,7 +3,7 @@
 Plain integers on a slotted object so that counting costs one attribute add on
 the packet path. ``drops`` is keyed by a stable reason string: the decode
 errors' ``reason`` (``bad_checksum``, ``bad_ttl``, ...) and the core's own
-(``vrid_mismatch``, ``interval_mismatch``, ``auth_failure``, ...).
+(``vrid_mismatch``, ``interval_mismatch``, ``auth_failure``, ``not_a_peer``, ...).
 """
 
 from __future__ import annotations
@@ -21,6 +21,10 @@ class Counters:
     priority_zero_received: int = 0
     lower_priority_discarded: int = 0
     """Valid adverts a Master (or a preempting Backup) ignored because ours is better."""
+    split_brains: int = 0
+    """Episodes in which, while Master, we heard another Master of lower rank (lower
+    priority, or equal priority from a lower address). One episode lasts until no such
+    advert has been heard for Master_Down_Interval, or until we leave Master."""
     checksum_pseudo_header: int = 0
     """Accepted IPv4 VRRPv3 adverts whose checksum covered the pseudo-header (keepalived, FRR)."""
     checksum_vrrp_only: int = 0

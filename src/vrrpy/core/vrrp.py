@@ -69,6 +69,10 @@ class VirtualRouter:
         self._started_at = 0.0
         self._resign_from: IPAddress | None = None
         self._next_assert = 0.0
+        self._split_brain_until: float | None = None
+        """While Master: when the current split-brain episode ends if no other Master is
+        heard again (None: no episode)."""
+        self._peers = frozenset(config.peers)
         self._adverts: dict[int, Advertisement] = {}
         self._last_data = b""
         self._last_info: PacketInfo | None = None
@@ -88,6 +92,12 @@ class VirtualRouter:
     def get_timer(self) -> float | None:
         """The time at which :meth:`handle_timer` must be called next, or None."""
         return self._deadline
+
+    def split_brain(self, now: float) -> bool:
+        """Whether a split-brain episode is going on: we are Master and another, weaker
+        Master was heard less than Master_Down_Interval ago."""
+        until = self._split_brain_until
+        return until is not None and now < until
 
     @property
     def skew_time(self) -> float:
@@ -139,6 +149,7 @@ class VirtualRouter:
         """Shutdown event: a Master resigns with a priority-0 advert and withdraws its addresses."""
         state = self.state
         self._deadline = None
+        self._split_brain_until = None
         if state is _MASTER:
             actions: list[Action] = [self._send(0), RemoveAddresses(self._vips)]
             actions.append(self._transition(_MASTER, _INIT, "shutdown", now))
@@ -159,6 +170,13 @@ class VirtualRouter:
             interval = self.config.interval_cs / 100.0
             nxt = deadline + interval
             self._deadline = nxt if nxt > now else now + interval
+            until = self._split_brain_until
+            if until is not None and now >= until:
+                self._split_brain_until = None
+                logger.info(
+                    "%ssplit brain over: no other Master heard for Master_Down_Interval",
+                    self._log_prefix,
+                )
             return [self._send(self.priority)]
         # Master_Down_Timer.
         resigned = self._resign_from
@@ -271,6 +289,11 @@ class VirtualRouter:
         if source == cfg.primary_address:
             self._drop("own_advert", now, "%s", source)
             return None
+        if self._peers and source not in self._peers:
+            # Unicast peers configured: the router is closed to strangers (stricter than
+            # keepalived, whose check_unicast_src is off unless set).
+            self._drop("not_a_peer", now, "%s", source)
+            return None
         if cfg.version == 2:
             if advert.interval_cs != cfg.interval_cs:
                 # RFC 3768 7.1: MUST discard an advert whose interval differs from ours.
@@ -366,24 +389,61 @@ class VirtualRouter:
             self.master_address = source
             self.master_priority = advert.priority
             self._resign_from = None
+            self._split_brain_until = None
             self._deadline = now + self.master_down_interval
             if advert.priority > self.priority:
                 reason = f"higher priority {advert.priority} from {source}"
             else:
                 reason = f"equal priority {advert.priority} from higher address {source}"
-            return [
-                RemoveAddresses(self._vips),
-                self._transition(_MASTER, _BACKUP, reason, now),
-            ]
+            actions: list[Action] = []
+            if self.config.higher_prio_send_advert:
+                # keepalived's option of the same name, off by default as there (RFC
+                # 9568 6.4.3 yields silently): one last advert at our priority, so the
+                # better Master hears a weaker one and re-announces the addresses --
+                # hosts may have followed our announcements while we were both Master.
+                actions.append(self._send(self.priority))
+            actions.append(RemoveAddresses(self._vips))
+            actions.append(self._transition(_MASTER, _BACKUP, reason, now))
+            return actions
+        # A weaker router claims Master: a split brain (a partition healing, or a Backup
+        # that cannot hear us). Only a router that believes it is Master sends adverts.
         self.counters.lower_priority_discarded += 1
-        if self.config.version == 3 and now >= self._next_assert:
-            # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker
-            # router at once, and refresh learning bridges. The Adver_Timer is kept.
-            # At most once per advert interval: a Backup that cannot keep up (and
-            # so keeps claiming Master) must not double the traffic it drowns in.
+        self._split_brain(advert, source, now)
+        if now >= self._next_assert:
+            # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker router
+            # at once, and refresh learning bridges. The Adver_Timer is kept. And
+            # re-announce the addresses, as keepalived does ("forcing new election"):
+            # hosts that followed the other Master's announcements come back now,
+            # not when their neighbour entries expire. In v2 as well (keepalived
+            # 2.2.7 does the same; RFC 3768 only discards). At most once per advert
+            # interval: a Backup that cannot keep up (and so keeps claiming Master)
+            # must not double the traffic it drowns in.
             self._next_assert = now + self.config.interval_cs / 100.0
-            return [self._send(self.priority)]
+            return [self._send(self.priority), Announce(self._vips)]
         return []
+
+    def _split_brain(self, advert: Advertisement, source: IPAddress, now: float) -> None:
+        """Another Master, weaker than us, was heard while we are Master.
+
+        An episode starts with the first such advert (counted, logged once at
+        warning) and lasts while they keep coming: it ends when none has been
+        heard for Master_Down_Interval (reckoned with the other's interval, as
+        a Backup of it would), or when we leave Master.
+        """
+        until = self._split_brain_until
+        if until is None or now >= until:
+            self.counters.split_brains += 1
+            logger.warning(
+                "%ssplit brain: %s also acts as Master (priority %d, ours %d): "
+                "asserting ourselves and re-announcing the addresses",
+                self._log_prefix,
+                source,
+                advert.priority,
+                self.priority,
+            )
+        self._split_brain_until = now + master_down_interval(
+            self.priority, advert.interval_cs, self.config.version
+        )
 
     # ---------------------------------------------------------------- helpers
 

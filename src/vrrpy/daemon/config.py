@@ -19,6 +19,9 @@ The file format (every key but the required ones has the default shown)::
     state_file = "/run/vrrpyd/state.json"
     log_level = "info"            # debug, info, warning, error
     # netns = "blue"              # run inside this named network namespace
+    realtime_priority = 10        # SCHED_RR priority of the event loop; 0 = time-sharing
+    lock_memory = true            # mlockall: never wait for a page to come back from disk
+    rlimit_rttime = 1000000       # microseconds at real-time priority without sleeping; 0 = none
 
     [[instance]]
     name = "VI_1"                 # required
@@ -38,6 +41,9 @@ The file format (every key but the required ones has the default shown)::
     garp_repeat = 5
     garp_interval = 0.0
     garp_refresh = 0.0
+    garp_delay = 5.0
+    garp_refresh_repeat = 1
+    higher_prio_send_advert = false
     v3_checksum = "pseudo-header"
 """
 
@@ -61,8 +67,20 @@ from ipaddress import (
 from pathlib import Path
 from typing import Any, Final, Literal, TypeAlias, cast
 
-from vrrpy.codec.vrrp import V2_AUTH_LEN, V3_MAX_INTERVAL_CS, ChecksumForm, IPAddress
-from vrrpy.core.config import RouterConfig
+from vrrpy.codec.vrrp import ChecksumForm, IPAddress
+from vrrpy.core.config import (
+    auth_pass_problem,
+    family_problem,
+    interval_problem,
+    peers_problems,
+    preempt_delay_problem,
+    priority_problem,
+    version_problem,
+    virtual_addresses_problems,
+    vrid_problem,
+)
+from vrrpy.runtime.realtime import DEFAULT_PRIORITY, DEFAULT_RLIMIT_RTTIME, RealtimeSettings
+from vrrpy.runtime.spec import InstanceSpec, VirtualAddress
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -84,8 +102,9 @@ __all__ = [
     "parse_config",
 ]
 
-VirtualAddress: TypeAlias = IPv4Interface | IPv6Interface
-"""A virtual address with the prefix it is added with (``/32`` or ``/128`` when omitted)."""
+InstanceConfig = InstanceSpec
+"""What one ``[[instance]]`` becomes: the runtime's own
+:class:`~vrrpy.runtime.spec.InstanceSpec`."""
 
 LogLevel: TypeAlias = Literal["debug", "info", "warning", "error"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = ("debug", "info", "warning", "error")
@@ -138,91 +157,32 @@ class GlobalConfig:
     ``state_file`` is rewritten atomically on every transition, for monitoring.
     ``netns`` names a network namespace (``ip netns``) the daemon enters before
     touching any interface, so that one host can run several isolated daemons.
+
+    ``realtime_priority``, ``lock_memory`` and ``rlimit_rttime`` keep the
+    adverts on time on a busy machine (:mod:`vrrpy.runtime.realtime` says how
+    and why): the event loop runs at that ``SCHED_RR`` priority (0: as an
+    ordinary process, and ``rlimit_rttime`` does nothing), the process's
+    memory is locked, and a thread that runs ``rlimit_rttime`` microseconds at
+    real-time priority without sleeping is stopped (dropped to time-sharing at
+    half, killed at the full figure).
     """
 
     state_file: str = DEFAULT_STATE_FILE
     log_level: LogLevel = "info"
     netns: str | None = None
+    realtime_priority: int = DEFAULT_PRIORITY
+    lock_memory: bool = True
+    rlimit_rttime: int = DEFAULT_RLIMIT_RTTIME
+
+    @property
+    def realtime(self) -> RealtimeSettings:
+        """These settings as :func:`vrrpy.runtime.realtime.apply` takes them."""
+        return RealtimeSettings(self.realtime_priority, self.lock_memory, self.rlimit_rttime)
 
     @property
     def log_level_number(self) -> int:
         """``log_level`` as a :mod:`logging` level number (``"info"`` is 20)."""
         return _LOG_LEVEL_NUMBERS[self.log_level]
-
-
-@dataclass(frozen=True)
-class InstanceConfig:
-    """One ``[[instance]]``: a virtual router, one VRID on one interface, one address family.
-
-    Instances come from :func:`parse_config`, which has checked every field and
-    every combination; building one by hand skips those checks (the core's own
-    still run in :meth:`router_config`).
-
-    The times are seconds. ``garp_repeat`` gratuitous ARPs / unsolicited
-    neighbour advertisements go out ``garp_interval`` apart on becoming Master,
-    and again every ``garp_refresh`` seconds while Master (0: never). An empty
-    ``unicast_peers`` means adverts go to the VRRP multicast group.
-    """
-
-    name: str
-    interface: str
-    vrid: int
-    virtual_addresses: tuple[VirtualAddress, ...]
-    protocol: str = "vrrp"
-    version: int = 3
-    priority: int = 100
-    advert_interval: float = 1.0
-    preempt: bool = True
-    preempt_delay: float = 0.0
-    accept: bool = False
-    unicast_peers: tuple[IPAddress, ...] = ()
-    use_vmac: bool = False
-    auth_pass: str = ""
-    garp_repeat: int = 5
-    garp_interval: float = 0.0
-    garp_refresh: float = 0.0
-    v3_checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
-
-    @property
-    def family(self) -> int:
-        """4 or 6: the family of the virtual addresses (and of the peers)."""
-        return self.virtual_addresses[0].version
-
-    @property
-    def is_owner(self) -> bool:
-        """True for priority 255, which claims the addresses are the interface's own."""
-        return self.priority == 255
-
-    @property
-    def unicast(self) -> bool:
-        """True when adverts go to ``unicast_peers`` rather than to the multicast group."""
-        return bool(self.unicast_peers)
-
-    def router_config(self, primary_address: IPAddress) -> RouterConfig:
-        """The core's configuration of this virtual router, sending from ``primary_address``.
-
-        ``primary_address`` is the interface's own address (for IPv6 its
-        link-local one), known only at run time, hence a parameter. The core
-        takes bare virtual addresses: prefixes matter only when adding them.
-
-        Raises :class:`vrrpy.core.ConfigError` only for a bad ``primary_address``
-        (wrong family, or an IPv6 address that is not link-local): everything
-        else was checked when the file was loaded.
-        """
-        return RouterConfig(
-            vrid=self.vrid,
-            primary_address=primary_address,
-            virtual_addresses=tuple(vip.ip for vip in self.virtual_addresses),
-            priority=self.priority,
-            version=self.version,
-            advert_interval=self.advert_interval,
-            preempt=self.preempt,
-            preempt_delay=self.preempt_delay,
-            accept=self.accept,
-            auth_pass=self.auth_pass,
-            checksum_form=self.v3_checksum,
-            name=self.name,
-        )
 
 
 @dataclass(frozen=True)
@@ -302,7 +262,17 @@ def check_ownership(
 
 # --- checking --------------------------------------------------------------------------------
 
-_GLOBAL_KEYS: Final = ("state_file", "log_level", "netns")
+_GLOBAL_KEYS: Final = (
+    "state_file",
+    "log_level",
+    "netns",
+    "realtime_priority",
+    "lock_memory",
+    "rlimit_rttime",
+)
+_RT_PRIORITY_MAX: Final = 99  # Linux's sched_get_priority_max(SCHED_RR), fixed
+_RTTIME_MIN: Final = 10_000  # keepalived's default; below it a Python daemon trips at start
+_RTTIME_MAX: Final = 60_000_000
 _INSTANCE_KEYS: Final = tuple(f.name for f in fields(InstanceConfig))
 _TOP_KEYS: Final = ("global", "instance")
 
@@ -477,17 +447,12 @@ def _netns_problem(name: str) -> str | None:
     return None
 
 
-def _address_problem(address: IPAddress) -> str | None:
-    """Why ``address`` can be neither a virtual address nor a peer, or None."""
-    if address.is_unspecified:
-        return "is unspecified"
-    if address.is_multicast:
-        return "is multicast"
-    if address.is_loopback:
-        return "is loopback"
-    if isinstance(address, IPv6Address) and address.scope_id is not None:
-        return "carries a %zone; the interface key already says which link"
-    return None
+def report(section: _Section, key: str, problem: str | None) -> bool:
+    """Record the core's ``problem`` with ``key`` (if any); True if there was one."""
+    if problem:
+        section.issue(key, problem)
+        return True
+    return False
 
 
 def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> DaemonConfig | None:
@@ -585,9 +550,38 @@ def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | No
         if problem:
             section.issue("netns", problem)
 
+    realtime_priority = section.integer("realtime_priority", DEFAULT_PRIORITY, low=0)
+    if realtime_priority is not None and not (
+        realtime_priority == 0 or 2 <= realtime_priority <= _RT_PRIORITY_MAX
+    ):
+        section.issue(
+            "realtime_priority",
+            f"must be 0 (time-sharing) or 2..{_RT_PRIORITY_MAX} (worker threads run one "
+            f"below it), got {realtime_priority}",
+        )
+    lock_memory = section.boolean("lock_memory", True)
+    rlimit_rttime = section.integer("rlimit_rttime", DEFAULT_RLIMIT_RTTIME, low=0)
+    if rlimit_rttime is not None and not (
+        rlimit_rttime == 0 or _RTTIME_MIN <= rlimit_rttime <= _RTTIME_MAX
+    ):
+        section.issue(
+            "rlimit_rttime",
+            f"must be 0 (no limit) or {_RTTIME_MIN}..{_RTTIME_MAX} microseconds, "
+            f"got {rlimit_rttime}",
+        )
+
     if len(issues) > start or state_file is None or log_level is None:
         return None
-    return GlobalConfig(state_file=state_file, log_level=cast(LogLevel, log_level), netns=netns)
+    assert realtime_priority is not None and lock_memory is not None
+    assert rlimit_rttime is not None
+    return GlobalConfig(
+        state_file=state_file,
+        log_level=cast(LogLevel, log_level),
+        netns=netns,
+        realtime_priority=realtime_priority,
+        lock_memory=lock_memory,
+        rlimit_rttime=rlimit_rttime,
+    )
 
 
 def _check_instance(
@@ -614,8 +608,7 @@ def _check_instance(
         section.issue("protocol", f'must be "vrrp", got {_quote(protocol)}')
 
     version = section.integer("version", 3)
-    if version is not None and version not in (2, 3):
-        section.issue("version", f"must be 2 or 3, got {version}")
+    if version is not None and report(section, "version", version_problem(version)):
         version = None
 
     interface = section.string("interface")
@@ -625,44 +618,47 @@ def _check_instance(
             section.issue("interface", problem)
             interface = None
 
-    vrid = section.integer("vrid", low=1, high=255)
-    priority = section.integer("priority", 100, 1, 255)
+    # Types are read here; the rules on the values are the core's (vrrpy.core.config),
+    # each written once, reported here under the file's keys, all at once.
+    vrid = section.integer("vrid")
+    if vrid is not None and report(section, "vrid", vrid_problem(vrid)):
+        vrid = None
+    priority = section.integer("priority", 100)
+    if priority is not None:
+        report(section, "priority", priority_problem(priority))
 
     advert_interval = section.number("advert_interval", 1.0)
-    if advert_interval is not None:
-        advert_interval = _check_interval(section, advert_interval, version)
+    if (
+        advert_interval is not None
+        and version is not None
+        and report(section, "advert_interval", interval_problem(advert_interval, version))
+    ):
+        advert_interval = None
 
     preempt = section.boolean("preempt", True)
-    preempt_delay = section.number("preempt_delay", 0.0, low=0)
+    preempt_delay = section.number("preempt_delay", 0.0)
+    if preempt_delay is not None:
+        report(section, "preempt_delay", preempt_delay_problem(preempt_delay))
     accept = section.boolean("accept", False)
+    higher_prio_send_advert = section.boolean("higher_prio_send_advert", False)
 
     virtual_addresses = _check_virtual_addresses(section)
     family = virtual_addresses[0].version if virtual_addresses else None
-    if family == 6 and version == 2:
-        section.issue("version", "VRRPv2 is IPv4 only, and virtual_addresses are IPv6: use 3")
+    if family is not None and version is not None:
+        report(section, "version", family_problem(family, version))
 
     unicast_peers = _check_peers(section, family)
     use_vmac = section.boolean("use_vmac", False)
 
     auth_pass = section.string("auth_pass", "")
-    if auth_pass:
-        if version == 3:
-            section.issue(
-                "auth_pass",
-                "authentication exists only in VRRPv2 (RFC 9568 removed it): "
-                "remove auth_pass or set version = 2",
-            )
-        size = len(auth_pass.encode())
-        if size > V2_AUTH_LEN:
-            section.issue(
-                "auth_pass",
-                f"at most {V2_AUTH_LEN} bytes, got {size} "
-                "(keepalived truncates longer ones; we refuse)",
-            )
+    if auth_pass and version is not None:
+        report(section, "auth_pass", auth_pass_problem(auth_pass, version))
 
     garp_repeat = section.integer("garp_repeat", 5, low=0)
     garp_interval = section.number("garp_interval", 0.0, low=0)
     garp_refresh = section.number("garp_refresh", 0.0, low=0)
+    garp_delay = section.number("garp_delay", 5.0, low=0)
+    garp_refresh_repeat = section.integer("garp_refresh_repeat", 1, low=1)
 
     checksum_text = section.string("v3_checksum", ChecksumForm.PSEUDO_HEADER.value)
     v3_checksum: ChecksumForm | None = None
@@ -693,6 +689,8 @@ def _check_instance(
     assert accept is not None and virtual_addresses is not None and unicast_peers is not None
     assert use_vmac is not None and auth_pass is not None and garp_repeat is not None
     assert garp_interval is not None and garp_refresh is not None and v3_checksum is not None
+    assert garp_delay is not None and garp_refresh_repeat is not None
+    assert higher_prio_send_advert is not None
     instance = InstanceConfig(
         name=name,
         interface=interface,
@@ -705,78 +703,44 @@ def _check_instance(
         preempt=preempt,
         preempt_delay=preempt_delay,
         accept=accept,
+        higher_prio_send_advert=higher_prio_send_advert,
         unicast_peers=unicast_peers,
         use_vmac=use_vmac,
         auth_pass=auth_pass,
         garp_repeat=garp_repeat,
         garp_interval=garp_interval,
         garp_refresh=garp_refresh,
+        garp_delay=garp_delay,
+        garp_refresh_repeat=garp_refresh_repeat,
         v3_checksum=v3_checksum,
     )
     return instance, vrid_key
 
 
-def _check_interval(section: _Section, seconds: float, version: int | None) -> float | None:
-    """The advert interval if the wire can carry it: v3 centiseconds, v2 whole seconds."""
-    if version == 3:
-        cs = round(seconds * 100)
-        if not 1 <= cs <= V3_MAX_INTERVAL_CS or abs(cs - seconds * 100) > 1e-6:
-            section.issue(
-                "advert_interval",
-                f"VRRPv3 takes 0.01 .. 40.95 seconds in steps of 0.01, got {_number_text(seconds)}",
-            )
-            return None
-    elif version == 2 and (not seconds.is_integer() or not 1 <= seconds <= 255):
-        section.issue(
-            "advert_interval",
-            f"VRRPv2 takes whole seconds 1..255, got {_number_text(seconds)}",
-        )
-        return None
-    return seconds
-
-
 def _check_virtual_addresses(section: _Section) -> tuple[VirtualAddress, ...] | None:
+    """Parse the addresses (with their prefixes); the core's rules judge the list."""
     key = "virtual_addresses"
     texts = section.strings(key)
     if texts is None:
         return None
-    if not texts:
-        section.issue(key, "at least one address is required")
-        return None
-    if len(texts) > _MAX_ADDRESSES:
-        section.issue(key, f"at most {_MAX_ADDRESSES} addresses fit in an advert, got {len(texts)}")
-        return None
     start = len(section.issues)
     parsed: list[VirtualAddress] = []
-    seen: set[IPAddress] = set()
     for text in texts:
         try:
-            vip = ip_interface(text)
+            parsed.append(ip_interface(text))
         except ValueError:
             section.issue(key, f"{_quote(text)} is not an IP address with an optional /prefix")
-            continue
-        problem = _address_problem(vip.ip)
-        if problem:
-            section.issue(key, f"{_quote(text)} {problem}")
-        elif vip.ip in seen:
-            section.issue(key, f"{vip.ip} is listed twice")
-        seen.add(vip.ip)
-        parsed.append(vip)
-    families = {vip.version for vip in parsed}
-    if len(families) > 1:
-        v4 = next(vip for vip in parsed if vip.version == 4)
-        v6 = next(vip for vip in parsed if vip.version == 6)
-        section.issue(
-            key,
-            f"mixes IPv4 ({v4}) and IPv6 ({v6}): one family per instance, "
-            "so make one instance for each",
-        )
+    if len(section.issues) > start:
+        return None
+    for problem in virtual_addresses_problems([vip.ip for vip in parsed]):
+        section.issue(key, problem)
     if len(section.issues) > start:
         return None
     return tuple(parsed)
 
 
 def _check_peers(section: _Section, family: int | None) -> tuple[IPAddress, ...] | None:
+    """Parse the peers; the core's rules (family, link-local for IPv6, ...) judge them."""
     key = "unicast_peers"
     texts = section.strings(key, [])
     if texts is None:
@@ -785,22 +749,14 @@ def _check_peers(section: _Section, family: int | None) -> tuple[IPAddress, ...]
     peers: list[IPAddress] = []
     for text in texts:
         try:
-            peer = ip_address(text)
+            peers.append(ip_address(text))
         except ValueError:
             section.issue(key, f"{_quote(text)} is not an IP address (peers take no /prefix)")
-            continue
-        problem = _address_problem(peer)
-        if problem:
-            section.issue(key, f"{_quote(text)} {problem}")
-        elif peer in peers:
-            section.issue(key, f"{peer} is listed twice")
-        elif family is not None and peer.version != family:
-            section.issue(
-                key,
-                f"{peer} is IPv{peer.version}, but virtual_addresses are IPv{family}: "
-                "peers speak the instance's family",
-            )
-        peers.append(peer)
+    if len(section.issues) > start:
+        return None
+    if family is not None:
+        for problem in peers_problems(peers, family):
+            section.issue(key, problem)
     if len(section.issues) > start:
         return None
     return tuple(peers)

@@ -29,6 +29,15 @@ It is how a new run tells a virtual address left by a crashed run (ours: remove 
 from one the administrator configured (not ours: never touch it)."""
 
 
+VMAC_ALIAS = "vrrpy vmac"
+"""The alias (IFLA_IFALIAS) vrrpy gives the VMAC links it creates: how a later run tells its
+own leftover from a link of the same name that someone else made."""
+
+
+class VmacConflict(RuntimeError):
+    """A link with the VMAC's name exists and is not one vrrpy made for this instance."""
+
+
 def kernel_marks_addresses() -> bool:
     """True if this kernel keeps an address's IFA_PROTO (Linux 6.3 and later)."""
     release = os.uname().release.split("-")[0].split(".")
@@ -208,14 +217,21 @@ class Netlink:
             cache[("ll", ifindex)] = found
         return found
 
-    def add_vmac(self, parent: int, name: str, mac: str) -> int:
-        """Create (or reuse) a private-mode macvlan ``name`` on ``parent`` with ``mac``, up.
+    def add_vmac(self, parent: int, name: str, mac: str) -> tuple[int, bool]:
+        """Create a private-mode macvlan ``name`` on ``parent`` with ``mac``, up: (index, ours).
 
         As keepalived does: no IPv6 address generated from the virtual MAC (it
         would be the same on every router, and would send router solicitations
-        from the virtual MAC); ARP answered only for
-        the macvlan's own addresses (``arp_ignore=1``); ``accept_local`` and no
-        reverse-path filter so that it can receive with no address of its own.
+        from the virtual MAC); ARP answered only for the macvlan's own addresses
+        (``arp_ignore=1``); ``accept_local`` and no reverse-path filter so that
+        it can receive with no address of its own.
+
+        The link is stamped with the alias :data:`VMAC_ALIAS`. A link of that
+        name which already exists is adopted only if it carries the stamp (an
+        earlier vrrpyd made it and died before removing it) and is the same
+        macvlan (same parent, same MAC); anything else is someone else's link,
+        and :class:`VmacConflict` says what is in the way. The second value is
+        always True: every link returned here is vrrpy's to delete.
         """
         try:
             index = self.index(name)
@@ -229,12 +245,36 @@ class Netlink:
                 address=mac,
             )
             index = self.index(name)
+            self._ipr.link("set", index=index, ifalias=VMAC_ALIAS)
+        else:
+            self._check_adoptable(index, name, parent, mac)
+            logger.warning("%s: adopted the VMAC an earlier vrrpyd run left behind", name)
         self.set_sysctl(6, name, "addr_gen_mode", 1)
         self.set_sysctl(4, name, "arp_ignore", 1)
         self.set_sysctl(4, name, "accept_local", 1)
         self.set_sysctl(4, name, "rp_filter", 0)
         self._ipr.link("set", index=index, state="up")
-        return index
+        return index, True
+
+    def _check_adoptable(self, index: int, name: str, parent: int, mac: str) -> None:
+        link = self._ipr.get_links(index)[0]
+        alias = link.get_attr("IFLA_IFALIAS")
+        info = link.get_attr("IFLA_LINKINFO")
+        kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+        found_mac = str(link.get_attr("IFLA_ADDRESS") or "").lower()
+        if alias != VMAC_ALIAS:
+            raise VmacConflict(
+                f"a link named {name} already exists and vrrpy did not create it "
+                f"({kind or 'unknown kind'}, MAC {found_mac or 'none'}, alias {alias!r}): "
+                "vrrpy never adopts or deletes a link it did not make; remove or rename it, "
+                "or set use_vmac = false"
+            )
+        if kind != "macvlan" or link.get_attr("IFLA_LINK") != parent or found_mac != mac:
+            raise VmacConflict(
+                f"{name} was made by vrrpy but no longer matches this instance "
+                f"({kind}, MAC {found_mac}, parent index {link.get_attr('IFLA_LINK')}; "
+                f"want macvlan, MAC {mac}, parent index {parent}): remove it"
+            )
 
     def remove_link(self, name: str) -> None:
         """Delete a link vrrpy created (a VMAC); nothing if it is gone."""
@@ -272,12 +312,17 @@ class Netlink:
         return True
 
     def remove(self, ifindex: int, address: Interface, force: bool = False) -> bool:
-        """Remove ``address`` if vrrpy added it (or ``force``). Returns True if removed."""
+        """Remove ``address`` if vrrpy added it (or ``force``). Returns True if removed.
+
+        The address stays recorded as ours until the kernel has taken it away
+        (or says it is already gone): a removal that fails raises, and the
+        caller can try again later; nothing is forgotten on the way.
+        """
         from pyroute2.netlink.exceptions import NetlinkError
 
-        if not force and (ifindex, address) not in self.added:
+        key = (ifindex, address)
+        if not force and key not in self.added:
             return False
-        self.added.pop((ifindex, address), None)
         try:
             self._ipr.addr(
                 "del",
@@ -287,6 +332,8 @@ class Netlink:
             )
         except NetlinkError as exc:
             if exc.code in _GONE:
+                self.added.pop(key, None)
                 return False
             raise
+        self.added.pop(key, None)
         return True

@@ -19,20 +19,20 @@ import contextlib
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
 from vrrpy.core.actions import Transition
 from vrrpy.core.state import State
 from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
+from vrrpy.runtime.addressops import FastAddressOps
+from vrrpy.runtime.attach import preflight
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
 from vrrpy.runtime.refilter import SharedGrace
 from vrrpy.runtime.sockets import VRRPSocket
+from vrrpy.runtime.spec import InstanceSpec
 from vrrpy.runtime.timers import TimerHandle, Timers, make_timers
-
-if TYPE_CHECKING:
-    from vrrpy.daemon.config import InstanceConfig
 
 logger = logging.getLogger("vrrpy.runtime")
 
@@ -42,6 +42,10 @@ and master addresses are never older than this, and the queues never fill."""
 DRAIN_REUSE = 0.0002
 """A Backup's early check reuses a read of the sockets made this recently (seconds):
 the instances checked in one wake-up share one read."""
+
+
+def _job_result(job: asyncio.Future[bool]) -> bool:
+    return not job.cancelled() and job.exception() is None and bool(job.result())
 
 
 class _Reader:
@@ -126,6 +130,9 @@ class Runtime:
         self.loop = loop or asyncio.get_event_loop()
         self.on_transition = on_transition
         self.netlink = Netlink()
+        self.address_ops = FastAddressOps(self.netlink)
+        """Virtual addresses by raw rtnetlink, from the loop (see :mod:`.addressops`)."""
+        self.loop.add_reader(self.address_ops.fileno(), self.address_ops.acks)
         self.instances: dict[str, InstanceRunner] = {}
         self.sockets: dict[tuple[str, int], VRRPSocket] = {}
         self.unknown_vrid = 0
@@ -135,19 +142,22 @@ class Runtime:
         self.timers = make_timers(self.loop)
         self._after_deliveries = SharedGrace(self.loop)
         self._bulk = False
-        self._frames: ThreadPoolExecutor | None = None
+        self._nft: ThreadPoolExecutor | None = None
+        self._nft_job: asyncio.Future[bool] | None = None
+        self._nft_again = False
+        self.accept_filter_errors = 0
         self._readers: dict[tuple[str, int], _Reader] = {}
         self._drained_at = -1.0
         self._sweep: TimerHandle | None = None
 
     # ------------------------------------------------------------ lifecycle
 
-    def start(self, specs: Iterable[InstanceConfig]) -> None:
+    def start(self, specs: Iterable[InstanceSpec]) -> None:
         """Start every instance in ``specs`` (stopping the ones already started on failure)."""
         for _ in self._starting(specs):
             pass
 
-    def _starting(self, specs: Iterable[InstanceConfig]) -> Iterator[None]:
+    def _starting(self, specs: Iterable[InstanceSpec]) -> Iterator[None]:
         """Start ``specs`` one by one, yielding after each (the one body of both starts).
 
         One read of each interface serves the whole batch: its primary address,
@@ -171,7 +181,7 @@ class Runtime:
             self._bulk = False
         self._report_accept_filter(self.instances.values())
 
-    def add(self, spec: InstanceConfig) -> InstanceRunner:
+    def add(self, spec: InstanceSpec) -> InstanceRunner:
         """Start one instance."""
         if spec.name in self.instances:
             raise ValueError(f"instance {spec.name!r} is already running")
@@ -184,6 +194,7 @@ class Runtime:
             self._transitioned,
             self.timers,
             self.drain,
+            self.address_ops,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
         try:
@@ -191,8 +202,8 @@ class Runtime:
         except BaseException:
             del self.instances[spec.name]
             runner.stop()
+            self._close_unused()
             raise
-        self._prepare_announcements(runner)
         for sock in {runner.rx_socket, runner.socket}:
             assert sock is not None
             self._routes.setdefault((sock.ifname, runner.family), {})[spec.vrid] = runner
@@ -224,7 +235,7 @@ class Runtime:
             self._update_accept_filter()
         return final
 
-    async def start_async(self, specs: Iterable[InstanceConfig]) -> None:
+    async def start_async(self, specs: Iterable[InstanceSpec]) -> None:
         """:meth:`start`, yielding to the event loop after each instance.
 
         Starting hundreds of instances takes seconds; in between, the adverts of
@@ -279,21 +290,36 @@ class Runtime:
             self._sweep = None
         for key in list(self.sockets):
             self._close_socket(key)
-        if self._frames is not None:
-            self._frames.shutdown(wait=False, cancel_futures=True)
-            self._frames = None
+        if self._nft is not None:
+            self._nft.shutdown(wait=True, cancel_futures=True)
+            self._nft = None
         for announcer in self._announcers.values():
             announcer.close()
         self._announcers.clear()
-        self.accept_filter.clear()
+        try:
+            self.accept_filter.clear()
+        except Exception:
+            logger.exception("removing the nftables table inet vrrpy failed")
         self.timers.close()
+        self.loop.remove_reader(self.address_ops.fileno())
+        self.address_ops.close()
         self.netlink.close()
 
-    def reload(self, specs: Iterable[InstanceConfig]) -> tuple[list[str], list[str], list[str]]:
-        """Apply a new configuration: unchanged instances keep running untouched.
+    def reload(self, specs: Iterable[InstanceSpec]) -> tuple[list[str], list[str], list[str]]:
+        """Apply a new configuration, all or nothing: unchanged instances keep running untouched.
 
         Returns (added, removed, restarted) instance names. An instance whose
         configuration changed is stopped and started again.
+
+        First every new or changed instance is checked against the host
+        without changing anything (:func:`~vrrpy.runtime.attach.preflight`):
+        a missing interface or address refuses the whole reload before any
+        running instance is touched. Then the new instances start; should one
+        still fail, the ones started are stopped again and the reload is
+        refused. Only then are changed instances restarted and removed ones
+        stopped; a changed instance that fails to start again is started with
+        its old configuration, and the error is raised after every step has
+        been undone that can be.
         """
         wanted = {spec.name: spec for spec in specs}
         removed = [name for name in self.instances if name not in wanted]
@@ -303,11 +329,33 @@ class Runtime:
             if name in self.instances and self.instances[name].spec != spec
         ]
         added = [name for name in wanted if name not in self.instances]
-        with self.batch():
-            for name in removed + restarted:
-                self.remove(name)
+        with self.netlink.cached():
             for name in restarted + added:
-                self.add(wanted[name])
+                preflight(wanted[name], self.netlink)
+        old = {name: self.instances[name].spec for name in restarted}
+        done: list[str] = []
+        with self.batch():
+            try:
+                for name in added:
+                    self.add(wanted[name])
+                    done.append(name)
+            except BaseException:
+                for name in done:
+                    self.remove(name)
+                raise
+            failure: BaseException | None = None
+            for name in restarted:
+                self.remove(name)
+                try:
+                    self.add(wanted[name])
+                except Exception as exc:
+                    logger.error("%s: restart failed (%s): back to its old settings", name, exc)
+                    self.add(old[name])
+                    failure = failure or exc
+            for name in removed:
+                self.remove(name)
+            if failure is not None:
+                raise failure
         self._report_accept_filter([self.instances[name] for name in restarted + added])
         return added, removed, restarted
 
@@ -321,12 +369,14 @@ class Runtime:
     # ------------------------------------------------------------ internals
 
     def _socket_for(
-        self, ifname: str, ifindex: int, family: int, source: IPAddress, receive: bool
+        self, ifname: str, ifindex: int, family: int, source: IPAddress, multicast: bool
     ) -> VRRPSocket:
-        """The shared socket of (``ifname``, ``family``), opened on first use.
+        """The shared receiving socket of (``ifname``, ``family``), opened on first use.
 
-        ``receive`` sockets join the VRRP group and feed the VRID demultiplexer;
-        a send-only socket joins nothing, and its filter queues nothing.
+        It feeds the VRID demultiplexer. It joins the VRRP multicast group only
+        for a multicast instance: an interface whose instances all have unicast
+        peers joins nothing (a stranger's multicast advert is then not even
+        queued), and joins the group when a multicast instance arrives.
         """
         key = (ifname, family)
         sock = self.sockets.get(key)
@@ -336,16 +386,18 @@ class Runtime:
                 ifindex,
                 family,
                 source,
-                join=receive,
+                join=True,
                 after_deliveries=self._after_deliveries,
+                group=multicast,
             )
             self.sockets[key] = sock
-            if receive:
-                routes = self._routes.setdefault(key, {})
-                reader = _Reader(self.loop, self.timers, sock, self._deliver_for(routes), routes)
-                self._readers[key] = reader
-                reader.watch()
-                self._schedule_sweep()
+            routes = self._routes.setdefault(key, {})
+            reader = _Reader(self.loop, self.timers, sock, self._deliver_for(routes), routes)
+            self._readers[key] = reader
+            reader.watch()
+            self._schedule_sweep()
+        elif multicast:
+            sock.join_group()
         return sock
 
     def _deliver_for(self, routes: dict[int, InstanceRunner]) -> Any:
@@ -386,6 +438,11 @@ class Runtime:
             self.loop.call_soon(self.drain, True)
         sock.set_urgent(masters)
 
+    def _close_unused(self) -> None:
+        """Close the sockets no instance uses (one opened for an instance that failed)."""
+        for key in [k for k in self.sockets if not self._routes.get(k)]:
+            self._close_socket(key)
+
     def _close_socket(self, key: tuple[str, int]) -> None:
         sock = self.sockets.pop(key, None)
         reader = self._readers.pop(key, None)
@@ -396,45 +453,68 @@ class Runtime:
         self._routes.pop(key, None)
 
     @staticmethod
-    def _filtered(spec: InstanceConfig) -> bool:
+    def _filtered(spec: InstanceSpec) -> bool:
         """RFC 9568 Accept_Mode False applies: not accepting, and not the address owner."""
         return not spec.accept and spec.priority != 255
 
     def _report_accept_filter(self, runners: Iterable[InstanceRunner]) -> None:
-        """Bring the nftables table up to date (once per batch of changes) and say if we can't."""
-        if self._update_accept_filter():
-            return
-        for runner in runners:
-            if self._filtered(runner.spec):
+        """Bring the nftables table up to date, off the loop; warn if it cannot be enforced."""
+        filtered = [r.spec.name for r in runners if self._filtered(r.spec)]
+
+        def report(done: bool) -> None:
+            if done:
+                return
+            for name in filtered:
                 logger.warning(
-                    "%s: accept = false cannot be enforced (no nft command): "
-                    "the virtual addresses accept traffic as with accept = true",
-                    runner.spec.name,
+                    "%s: accept = false is not enforced (%s): the virtual addresses "
+                    "accept traffic as with accept = true",
+                    name,
+                    "no nft command" if not self.accept_filter.available else "nft failed",
                 )
 
-    def _update_accept_filter(self) -> bool:
+        self._update_accept_filter(report)
+
+    def _update_accept_filter(self, then: Any = None) -> None:
+        """Rewrite the ``inet vrrpy`` table in a worker thread (``nft`` is a process).
+
+        The event loop never waits for it: requests made while one runs are
+        folded into one more run with the addresses of that moment.
+        """
+        if self._nft_job is not None:
+            self._nft_again = True
+            if then is not None:
+                self._nft_job.add_done_callback(lambda job: then(_job_result(job)))
+            return
         addresses = [
             iface.ip
             for runner in self.instances.values()
             if self._filtered(runner.spec)
             for iface in runner.spec.virtual_addresses
         ]
-        return self.accept_filter.apply(addresses)
+        if self._nft is None:
+            self._nft = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-nft")
+        job = self._nft_job = asyncio.wrap_future(
+            self._nft.submit(self._apply_filter, addresses), loop=self.loop
+        )
 
-    def _prepare_announcements(self, runner: InstanceRunner) -> None:
-        """Build this instance's GARP / NA frames in a background thread, not at takeover.
+        def finished(job: asyncio.Future[bool]) -> None:
+            self._nft_job = None
+            if not _job_result(job):
+                self.accept_filter_errors += 1
+            if self._nft_again:
+                self._nft_again = False
+                self._update_accept_filter()
 
-        scapy crafts them and costs about a second to import; paid at takeover,
-        that second would sit between the first advert and the first GARP. One
-        worker thread builds every instance's frames in turn, so starting
-        hundreds of instances does not start hundreds of threads.
-        """
-        announcer = self._announcer_for(runner.addr_ifname)
-        addresses = [iface.ip for iface in runner.spec.virtual_addresses]
-        if self._frames is None:
-            self._frames = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-frames")
-        for address in addresses:
-            self._frames.submit(announcer.frame, address, runner.mac)
+        job.add_done_callback(finished)
+        if then is not None:
+            job.add_done_callback(lambda job: then(_job_result(job)))
+
+    def _apply_filter(self, addresses: list[IPAddress]) -> bool:
+        try:
+            return self.accept_filter.apply(addresses)
+        except Exception:
+            logger.exception("nft failed: Accept_Mode is not enforced")
+            return False
 
     def _announcer_for(self, ifname: str) -> Any:
         announcer = self._announcers.get(ifname)

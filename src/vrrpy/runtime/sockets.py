@@ -61,6 +61,7 @@ class VRRPSocket:
         source: IPAddress,
         join: bool = True,
         after_deliveries: AfterDeliveries = wait_inline,
+        group: bool | None = None,
     ) -> None:
         self.ifname = ifname
         self.ifindex = ifindex
@@ -71,6 +72,9 @@ class VRRPSocket:
         self.send_errors = 0
         self.header_errors = 0
         self.join = join
+        """A receiving socket (a pair, feeding the VRID demultiplexer); else send-only."""
+        self.group = join if group is None else group and join
+        """Joined to the VRRP multicast group: a unicast-only interface joins nothing."""
         self.refilter = Refilter(self._attach_filter, after_deliveries, ifname)
         """Moves VRIDs between the two queues (see :mod:`vrrpy.runtime.refilter`)."""
         self._af = socket.AF_INET if family == 4 else socket.AF_INET6
@@ -79,6 +83,16 @@ class VRRPSocket:
         self._recent: set[_Received] | None = None
         self._clean_at = 0  # the filter-change count at the last read made at rest
         self.delivery_errors = 0
+        self.clock_steps = 0
+        """Reads that found the wall clock stepped since the previous one."""
+        self.mono_ns = time.monotonic_ns
+        self.wall_ns = time.time_ns
+        """The two clocks, injectable for tests: arrival times are kernel wall-clock
+        stamps, placed on the monotonic clock with their offset."""
+        self._offset: int | None = None
+        self._offsets: tuple[int, ...] = ()
+        self._read_at = 0
+        self._window = (0, 0)
         self._sockaddrs: dict[IPAddress, tuple[str, int] | tuple[str, int, int, int]] = {}
         self._sources: dict[str, IPv6Address] = {}
         self._v4: dict[bytes, IPv4Address] = {}
@@ -115,10 +129,26 @@ class VRRPSocket:
             raise
         return sock
 
+    def join_group(self) -> None:
+        """Join the VRRP multicast group now (a multicast instance joined a unicast socket)."""
+        if self.group or not self.join:
+            return
+        for sock in self._sockets:
+            self._join(sock)
+        self.group = True
+
+    def _join(self, sock: socket.socket) -> None:
+        if self.family == 4:
+            mreqn = struct.pack("4s4si", VRRP_MULTICAST_V4.packed, b"\0\0\0\0", self.ifindex)
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        else:
+            mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+
     def _setup_v4(self, sock: socket.socket, send: bool) -> None:
         mreqn = struct.pack("4s4si", VRRP_MULTICAST_V4.packed, b"\0\0\0\0", self.ifindex)
-        if self.join:
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreqn)
+        if self.group:
+            self._join(sock)
         if not send:
             return
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, VRRP_TTL)
@@ -134,9 +164,8 @@ class VRRPSocket:
         ]
 
     def _setup_v6(self, sock: socket.socket, send: bool) -> None:
-        if self.join:
-            mreq = VRRP_MULTICAST_V6.packed + struct.pack("@I", self.ifindex)
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_JOIN_GROUP, mreq)
+        if self.group:
+            self._join(sock)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
         if not send:
@@ -234,7 +263,8 @@ class VRRPSocket:
         # Items carry the kernel's CLOCK_REALTIME stamp in integer nanoseconds, turned
         # into monotonic seconds as they are delivered: exact, so that the twins of a
         # filter change stay equal across reads, and twins of nothing else.
-        offset = time.monotonic_ns() - time.time_ns()
+        mono = self.mono_ns()
+        offset = mono - self.wall_ns()
         urgent = self._held + self._collect(self.sock, _MAX_BATCH)
         self._held = []
         bulk: list[_Received] = []
@@ -246,13 +276,14 @@ class VRRPSocket:
                 urgent = [item for item in urgent if _arrival(item) <= newest]
         count = len(urgent)
         merged = sorted(urgent + bulk, key=_arrival) if urgent and bulk else urgent or bulk
+        placing = self._clock(mono, offset)
         refilter = self.refilter
         recent = self._recent
         if recent is None and self._clean_at == refilter.changes and not refilter.overlapping:
             # At rest, and read at rest since the filters last changed: the programs
             # are exact complements and no twin can be queued.
             for item in merged:
-                self._deliver(deliver, item, offset)
+                self._deliver(deliver, item, placing)
             return count
         # A filter change is in flight, or ended since the last read: a packet may
         # sit on both queues (its twins then meet here), or one copy may have been
@@ -264,7 +295,7 @@ class VRRPSocket:
                 if item in recent:
                     continue
                 recent.add(item)
-            self._deliver(deliver, item, offset)
+            self._deliver(deliver, item, placing)
         if refilter.overlapping or self._held:
             if len(recent) > _RECENT and merged:
                 cutoff = _arrival(merged[-1]) - 1_000_000_000  # no delivery stalls a second
@@ -275,10 +306,63 @@ class VRRPSocket:
             self._clean_at = refilter.changes
         return count
 
-    def _deliver(self, deliver: Receiver, item: _Received, offset: int) -> None:
+    def _clock(self, mono: int, offset: int) -> int | None:
+        """The realtime-to-monotonic offset for this read's stamps; None after a clock step.
+
+        Kernel receive stamps are CLOCK_REALTIME. Converted with the offset
+        between the two clocks at read time, they are exact as long as the
+        wall clock did not step (NTP, an administrator) between the packet's
+        arrival and the read. Slewing moves the offset by at most 0.5 ms a
+        second; a step is any larger move (:data:`CLOCK_STEP_NS`) seen between
+        the previous read and the end of this one. Then each stamp is placed
+        by :meth:`_placed` instead.
+        """
+        after = self.mono_ns()
+        end_offset = after - self.wall_ns()
+        prev = self._offset
+        self._window = (self._read_at - CLOCK_STEP_NS, after)
+        self._offsets = (offset, end_offset) if prev is None else (prev, offset, end_offset)
+        self._offset = end_offset
+        self._read_at = mono
+        if max(self._offsets) - min(self._offsets) > CLOCK_STEP_NS:
+            self.clock_steps += 1
+            logger.warning(
+                "%s: the wall clock stepped by %.3f s: this read's arrival times are "
+                "placed by their bounds (never earlier than the last read)",
+                self.ifname,
+                (min(self._offsets) - max(self._offsets)) * 1e-9,
+            )
+            return None
+        return end_offset
+
+    def _placed(self, stamp: int) -> int:
+        """The monotonic arrival of ``stamp`` read across a clock step.
+
+        The packet arrived after the previous read began and before this read
+        ended: of the offsets seen around the step, the stamps they give inside
+        that window are the candidates, and the latest one is taken. A later
+        arrival can only postpone a Backup's Master_Down_Timer, by at most the
+        step, within the window: never a takeover because of the clock.
+        """
+        low, high = self._window
+        best: int | None = None
+        for offset in self._offsets:
+            when = stamp + offset
+            if low <= when <= high and (best is None or when > best):
+                best = when
+        return high if best is None else best
+
+    def _deliver(self, deliver: Receiver, item: _Received, offset: int | None) -> None:
         stamp = item[0]
+        if stamp is not None:
+            if offset is None:
+                stamp = self._placed(stamp)
+            else:
+                stamp += offset
+                if stamp > self._window[1]:
+                    stamp = self._window[1]  # never later than the read itself
         try:
-            deliver(item[1], item[2], None if stamp is None else (stamp + offset) * 1e-9)
+            deliver(item[1], item[2], None if stamp is None else stamp * 1e-9)
         except Exception:  # one instance's bug must not cost the others their adverts
             self.delivery_errors += 1
             logger.exception("%s: delivering an advert failed", self.ifname)
@@ -377,6 +461,9 @@ _Received = tuple["int | None", bytes, PacketInfo]
 _RECENT = 4096
 """Remembered deliveries (for twins) beyond which those over a second old are forgotten."""
 _INT = struct.Struct("@i")
+CLOCK_STEP_NS = 2_000_000
+"""A change of the wall-to-monotonic offset larger than this (2 ms) between two reads is a
+step of the wall clock, not NTP's slewing (at most 0.5 ms per second)."""
 
 
 def _arrival(item: _Received) -> int:
