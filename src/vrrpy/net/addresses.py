@@ -99,7 +99,7 @@ class Netlink:
         self.added: dict[tuple[int, Interface], None] = {}
         """(ifindex, address) pairs vrrpy added and has not removed yet."""
         self._held: dict[tuple[int, str, str], list[int | None]] = {}
-        self._cache: dict[tuple[str, int], Any] | None = None
+        self._cache: dict[tuple[str, int | str], Any] | None = None
 
     def close(self) -> None:
         """Close the netlink socket and its thread."""
@@ -109,9 +109,14 @@ class Netlink:
 
     def index(self, ifname: str) -> int:
         """The interface index of ``ifname``; ``KeyError`` if there is no such interface."""
+        cache = self._cache
+        if cache is not None and ("index", ifname) in cache:
+            return int(cache[("index", ifname)])
         found = self._ipr.link_lookup(ifname=ifname)
         if not found:
             raise KeyError(ifname)
+        if cache is not None:
+            cache[("index", ifname)] = int(found[0])
         return int(found[0])
 
     def mac(self, ifindex: int) -> str:
@@ -131,7 +136,7 @@ class Netlink:
 
     @contextlib.contextmanager
     def cached(self) -> Iterator[None]:
-        """Within this block, each interface's addresses and MAC are read once.
+        """Within this block, each interface's index, addresses and MAC are read once.
 
         Starting hundreds of instances reads the same interface hundreds of
         times, and each read returns every address on it (the Masters' virtual

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -111,8 +112,8 @@ class InstanceRunner:
         return self.attachment.mac if self.attachment else ""
 
     @property
-    def lateness(self) -> list[float]:
-        """How late each scheduled advert left, in seconds (the last 10,000)."""
+    def lateness(self) -> deque[float]:
+        """How late each recent scheduled advert left, in seconds (a bounded ring)."""
         return self.pacer.lateness
 
     # ------------------------------------------------------------ lifecycle

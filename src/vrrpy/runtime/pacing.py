@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections import deque
 from collections.abc import Callable
 
 from vrrpy.core.actions import Action, SendAdvertisement
@@ -48,7 +49,7 @@ The last stretch is spent in a short busy wait, so the new Master's first advert
 leaves at the deadline rather than a wake-up latency (50-150 us) after it. Only
 a takeover pays this; adverts of a Master are timed by the timerfd alone."""
 
-LATENESS_KEPT = 10_000
+LATENESS_KEPT = 256
 
 
 class Pacer:
@@ -68,8 +69,9 @@ class Pacer:
         """Reads every advert already queued on our sockets (see :meth:`_on_timer`);
         ``drain(False)`` may reuse a read made a moment ago for another instance."""
         self.router: VirtualRouter | None = None
-        self.lateness: list[float] = []
-        """How late each scheduled advert left, in seconds (the last 10,000)."""
+        self.lateness: deque[float] = deque(maxlen=LATENESS_KEPT)
+        """How late each scheduled advert left, in seconds (the last :data:`LATENESS_KEPT`:
+        a bounded ring, so 2,000 Masters do not grow the process by the minute)."""
         self.precise = False
         """The Backup's deadline did not move at its last check: wake exactly then."""
         self._timer: TimerHandle | None = None
@@ -170,8 +172,5 @@ class Pacer:
                 return
         actions = router.handle_timer(now)
         if due is not None and actions and isinstance(actions[0], SendAdvertisement):
-            lateness = self.lateness
-            lateness.append(now - due)
-            if len(lateness) > LATENESS_KEPT:
-                del lateness[: LATENESS_KEPT // 2]
+            self.lateness.append(now - due)
         self.perform(actions)
