@@ -93,6 +93,18 @@ class RunError(Exception):
     """One run went wrong (a router did not start or did not fail over): reported, not fatal."""
 
 
+def wait_elected(d1: Daemon, d2: Daemon, start_timeout: float) -> None:
+    """Wait until vrrpyd ``d1`` is Master and ``d2`` Backup; RunError with h1's log if not."""
+    if not wait_for(
+        lambda: d1.instance()["state"] == "MASTER" and d2.instance()["state"] == "BACKUP",
+        start_timeout,
+    ):
+        raise RunError(
+            f"vrrpy: h1 is {d1.instance()['state']}, h2 {d2.instance()['state']} after "
+            f"{start_timeout:g} s; h1's log:\n{d1.log.read_text(errors='replace')}"
+        )
+
+
 # ---------------------------------------------------------------- the machine
 
 
@@ -359,15 +371,7 @@ def _run_in(lab: Lab, work: Path, impl: str, interval: float, quiet_for: int) ->
             )
         for d in daemons.values():
             d.start()
-        d1, d2 = daemons["h1"], daemons["h2"]
-        if not wait_for(
-            lambda: d1.instance()["state"] == "MASTER" and d2.instance()["state"] == "BACKUP",
-            start_timeout,
-        ):
-            raise RunError(
-                f"vrrpy: h1 is {d1.instance()['state']}, h2 {d2.instance()['state']} after "
-                f"{start_timeout:g} s; h1's log:\n{d1.log.read_text(errors='replace')}"
-            )
+        wait_elected(daemons["h1"], daemons["h2"], start_timeout)
     if not wait_for(
         lambda: _h1_alone(capture.records, str(h1.ipv4), interval, quiet_for),
         start_timeout + quiet_for * interval,

@@ -154,6 +154,7 @@ from failover_bench import (
     print_header,
     root_and_impls,
     vrrpyd_complaints,
+    wait_elected,
 )
 from vrrpy.core.timers import master_down_interval
 from vrrpy.lab import Daemon, Host, Lab, wait_for
@@ -659,15 +660,7 @@ def _run_in(lab: Lab, work: Path, case: Case) -> RunResult:
             daemons[host.name] = Daemon(host, work, [instance])
         for d in daemons.values():
             d.start()
-        d1, d2 = daemons["h1"], daemons["h2"]
-        if not wait_for(
-            lambda: d1.instance()["state"] == "MASTER" and d2.instance()["state"] == "BACKUP",
-            start_timeout,
-        ):
-            raise RunError(
-                f"vrrpy: h1 is {d1.instance()['state']}, h2 {d2.instance()['state']} after "
-                f"{start_timeout:g} s; h1's log:\n{d1.log.read_text(errors='replace')}"
-            )
+        wait_elected(daemons["h1"], daemons["h2"], start_timeout)
     if not wait_for(
         lambda: _h1_alone(adverts(), mac1, interval, case.quiet_for) and _holds(h1, vip),
         start_timeout + case.quiet_for * interval,

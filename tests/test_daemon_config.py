@@ -20,6 +20,7 @@ from vrrpy.daemon.config import (
     load_config,
     parse_config,
 )
+from vrrpy.runtime.realtime import RealtimeSettings
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vrrpyd.toml"
 
@@ -97,6 +98,10 @@ def test_defaults() -> None:
     assert config.global_.log_level == "info"
     assert config.global_.log_level_number == 20
     assert config.global_.netns is None
+    assert config.global_.realtime_priority == 10
+    assert config.global_.lock_memory is True
+    assert config.global_.rlimit_rttime == 1_000_000
+    assert config.global_.realtime == RealtimeSettings()
     (vi,) = config.instances
     assert vi == InstanceConfig(
         name="VI_1",
@@ -134,6 +139,9 @@ def test_every_key_set() -> None:
 state_file = "/tmp/state.json"
 log_level = "debug"
 netns = "blue"
+realtime_priority = 50
+lock_memory = false
+rlimit_rttime = 500000
 
 [[instance]]
 name = "VI_9"
@@ -155,7 +163,8 @@ garp_interval = 1
 garp_refresh = 60.5
 """
     config = parse_config(text)
-    assert config.global_ == GlobalConfig("/tmp/state.json", "debug", "blue")
+    assert config.global_ == GlobalConfig("/tmp/state.json", "debug", "blue", 50, False, 500_000)
+    assert config.global_.realtime == RealtimeSettings(50, False, 500_000)
     assert config.global_.log_level_number == 10
     (vi,) = config.instances
     assert vi.family == 6 and vi.is_owner and vi.use_vmac and vi.accept and not vi.preempt
@@ -500,6 +509,54 @@ BAD = [
         "[global]\nlog_level = \n",
         "<file>",
         r"invalid TOML: .*line 2, column",
+    ),
+    (
+        "realtime-priority-1",
+        "[global]\nrealtime_priority = 1\n" + MINIMAL,
+        "global.realtime_priority",
+        r"0 \(time-sharing\) or 2\.\.99 \(worker threads run one below it\), got 1",
+    ),
+    (
+        "realtime-priority-100",
+        "[global]\nrealtime_priority = 100\n" + MINIMAL,
+        "global.realtime_priority",
+        r"2\.\.99.*got 100",
+    ),
+    (
+        "realtime-priority-negative",
+        "[global]\nrealtime_priority = -1\n" + MINIMAL,
+        "global.realtime_priority",
+        r">= 0, got -1",
+    ),
+    (
+        "realtime-priority-bool",
+        "[global]\nrealtime_priority = true\n" + MINIMAL,
+        "global.realtime_priority",
+        r"integer.*boolean",
+    ),
+    (
+        "lock-memory-int",
+        "[global]\nlock_memory = 1\n" + MINIMAL,
+        "global.lock_memory",
+        r"true or false, got an integer",
+    ),
+    (
+        "rlimit-rttime-tiny",
+        "[global]\nrlimit_rttime = 5000\n" + MINIMAL,
+        "global.rlimit_rttime",
+        r"0 \(no limit\) or 10000\.\.60000000 microseconds, got 5000",
+    ),
+    (
+        "rlimit-rttime-float",
+        "[global]\nrlimit_rttime = 0.5\n" + MINIMAL,
+        "global.rlimit_rttime",
+        r"integer.*float",
+    ),
+    (
+        "realtime-key-typo",
+        "[global]\nrealtime_prio = 20\n" + MINIMAL,
+        "global.realtime_prio",
+        r'did you mean "realtime_priority"',
     ),
 ]
 

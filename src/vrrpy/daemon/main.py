@@ -2,6 +2,15 @@
 
     vrrpyd -c /etc/vrrpyd.toml           run; log every transition with its reason
     vrrpyd --check -c /etc/vrrpyd.toml   validate; print each error with its key; exit 1 if any
+    vrrpyd --version
+
+Both check the file, then each instance's interface (and a priority-255
+instance's addresses) in the network namespace the daemon runs in, and print
+each problem as ``FILE: KEY: what is wrong``; an instance that still cannot
+start (:class:`~vrrpy.runtime.errors.InstanceStartError`) is reported the same
+way. Before the first thread is started, the event loop's thread is made
+real-time and the memory locked (``[global] realtime_priority``,
+``lock_memory``, ``rlimit_rttime``: :mod:`vrrpy.runtime.realtime`).
 
 Signals: SIGTERM / SIGINT stop (a Master sends priority 0 and withdraws its
 addresses first); SIGHUP reloads the file (unchanged instances keep their
@@ -14,8 +23,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib
 import json
 import logging
+import math
 import os
 import signal
 import sys
@@ -26,6 +37,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import vrrpy
 from vrrpy.daemon.config import (
     ConfigFileError,
     ConfigIssue,
@@ -33,8 +45,12 @@ from vrrpy.daemon.config import (
     check_ownership,
     load_config,
 )
+from vrrpy.runtime import realtime
+from vrrpy.runtime.errors import InstanceStartError
 
 logger = logging.getLogger("vrrpyd")
+
+Status = dict[str, dict[str, object]]
 
 
 class StateFile:
@@ -44,23 +60,48 @@ class StateFile:
     rewritten once, 10 ms later, with the state at that moment, by a worker
     thread. A burst of transitions (hundreds of instances electing at once)
     costs one write per 10 ms instead of one per transition, and the event
-    loop never stops to serialise JSON while adverts are due.
+    loop never stops to serialise JSON while adverts are due. The worker runs
+    one real-time priority below the loop when the loop is real-time
+    (:func:`vrrpy.runtime.realtime.worker_initializer`): it holds the GIL while
+    it encodes, and an ordinary thread preempted there would hold up the loop.
+
+    A write that fails in the worker (directory not writable, disk full) would
+    vanish with its future; instead each failure is counted (``errors``),
+    logged (the first at once, then at most one line per
+    :data:`ERROR_LOG_INTERVAL` seconds with the number since), and the count
+    is in every later file as ``state_file_errors``, so whoever reads the file
+    after it recovers learns that it was stale for a while; the recovery is
+    logged too. ``extra()`` adds top-level keys to each document (the
+    real-time status).
     """
 
     DELAY = 0.01
+    ERROR_LOG_INTERVAL = 60.0
 
-    def __init__(self, path: str, loop: asyncio.AbstractEventLoop | None = None) -> None:
+    def __init__(
+        self,
+        path: str,
+        loop: asyncio.AbstractEventLoop | None = None,
+        extra: Callable[[], dict[str, object]] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.loop = loop
+        self.extra = extra
+        self.errors = 0
+        """Writes that failed since start."""
         self._pending = False
-        self._dirty: Callable[[], dict[str, dict[str, object]]] | None = None
+        self._dirty: Callable[[], Status] | None = None
         self._closed = False
         self._pool: ThreadPoolExecutor | None = None
+        self._failing_since = 0  # errors when the current run of failures began, if failing
+        self._failing = False
+        self._last_logged = -math.inf
+        self._unlogged = 0
 
-    def request(self, snapshot: Callable[[], dict[str, dict[str, object]]]) -> None:
+    def request(self, snapshot: Callable[[], Status]) -> None:
         """Rewrite the file soon with what ``snapshot()`` returns then."""
         if self.loop is None:
-            self.write(snapshot())
+            self.save(snapshot())
             return
         if self._pending:
             self._dirty = snapshot  # taken when the current write cycle ends
@@ -68,15 +109,20 @@ class StateFile:
         self._pending = True
         self.loop.call_later(self.DELAY, self._flush, snapshot)
 
-    def _flush(self, snapshot: Callable[[], dict[str, dict[str, object]]]) -> None:
+    def _flush(self, snapshot: Callable[[], Status]) -> None:
         if self._closed:
             self._pending = False
             return  # the final state was written by whoever closed us
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpyd-state")
+            self._pool = ThreadPoolExecutor(
+                max_workers=1,
+                thread_name_prefix="vrrpyd-state",
+                initializer=realtime.worker_initializer,
+            )
         started = time.monotonic()
         state = snapshot()
-        self._pool.submit(self.write, state)
+        extra = self.extra() if self.extra is not None else {}
+        self._pool.submit(self.save, state, extra)
         # Taking the snapshot runs on the event loop: keep it to a tenth of the loop's
         # time however many instances there are, by waiting ten times as long as it
         # took before the next one may be taken.
@@ -96,9 +142,52 @@ class StateFile:
             self._pool.shutdown(wait=True)
             self._pool = None
 
-    def write(self, instances: dict[str, dict[str, object]]) -> None:
-        """Replace the file with the given state of every instance, now."""
-        document = {"instances": instances, "pid": os.getpid()}
+    def save(self, instances: Status, extra: dict[str, object] | None = None) -> bool:
+        """:meth:`write`, with a failure counted and logged instead of raised; True if written."""
+        if extra is None:
+            extra = self.extra() if self.extra is not None else {}
+        try:
+            self.write(instances, extra)
+        except Exception as exc:
+            self._failed(exc)
+            return False
+        if self._failing:
+            self._failing = False
+            logger.warning(
+                "state file %s written again, after %d failed write(s)",
+                self.path,
+                self.errors - self._failing_since,
+            )
+        return True
+
+    def _failed(self, exc: Exception) -> None:
+        self.errors += 1
+        if not self._failing:
+            self._failing = True
+            self._failing_since = self.errors - 1
+        now = time.monotonic()
+        if now - self._last_logged < self.ERROR_LOG_INTERVAL:
+            self._unlogged += 1
+            return
+        since = f" ({self._unlogged} more since the last message)" if self._unlogged else ""
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else repr(exc)
+        logger.error(
+            "cannot write the state file %s: %s%s; %d failed write(s) so far, "
+            "next message in %g s at the earliest",
+            self.path,
+            reason,
+            since,
+            self.errors,
+            self.ERROR_LOG_INTERVAL,
+        )
+        self._last_logged = now
+        self._unlogged = 0
+
+    def write(self, instances: Status, extra: dict[str, object] | None = None) -> None:
+        """Replace the file with the given state of every instance, now (raises on failure)."""
+        document: dict[str, object] = {"instances": instances, "pid": os.getpid()}
+        document.update(extra or {})
+        document["state_file_errors"] = self.errors
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".state.", dir=self.path.parent)
         try:
@@ -118,26 +207,40 @@ def _print_issues(issues: list[ConfigIssue], source: str) -> None:
 
 
 def _ownership_issues(config: DaemonConfig) -> list[ConfigIssue]:
-    """Priority-255 instances whose addresses are not on their interface (needs netlink)."""
-    owners = [spec for spec in config.instances if spec.priority == 255]
-    if not owners:
-        return []
+    """What the host says about the file: missing interfaces, priority-255 addresses not owned.
+
+    One netlink pass over every instance, in the network namespace we run in
+    (after ``[global] netns`` was entered): an interface that does not exist
+    here is reported under the key that names it, as a configuration mistake,
+    rather than as a traceback when the instance starts.
+    """
     from vrrpy.net.addresses import Netlink
 
+    where = (
+        f"in network namespace {config.global_.netns}"
+        if config.global_.netns
+        else "in this network namespace"
+    )
     issues: list[ConfigIssue] = []
     netlink = Netlink()
     try:
-        for spec in owners:
-            try:
-                present = set(netlink.addresses(netlink.index(spec.interface)))
-            except KeyError:
+        indexes: dict[str, int | None] = {}
+        for spec in config.instances:
+            if spec.interface not in indexes:
+                try:
+                    indexes[spec.interface] = netlink.index(spec.interface)
+                except KeyError:
+                    indexes[spec.interface] = None
+            index = indexes[spec.interface]
+            if index is None:
                 issues.append(
                     ConfigIssue(
-                        f"instance[{spec.name}].interface", f"no interface {spec.interface}"
+                        f"instance[{spec.name}].interface",
+                        f"no interface {spec.interface} {where} (ip link shows what there is)",
                     )
                 )
-                continue
-            issues.extend(check_ownership(spec, present))
+            elif spec.priority == 255:
+                issues.extend(check_ownership(spec, set(netlink.addresses(index))))
     finally:
         netlink.close()
     return issues
@@ -151,10 +254,24 @@ def _enter_netns(name: str | None) -> None:
 
 
 async def _serve(config: DaemonConfig, path: str) -> int:
-    from vrrpy.runtime import Runtime
+    from vrrpy.runtime.runtime import Runtime
 
     loop = asyncio.get_running_loop()
-    state = StateFile(config.global_.state_file, loop)
+    # The loop's default executor (membarrier waits, reload parsing) under the same
+    # policy as the runtime's own workers: asyncio's would start plain threads.
+    loop.set_default_executor(
+        ThreadPoolExecutor(
+            thread_name_prefix="vrrpyd-worker", initializer=realtime.worker_initializer
+        )
+    )
+    rt = realtime.current()
+    if rt is not None:
+        rt.attach(loop)
+
+    def extra() -> dict[str, object]:
+        return {"realtime": rt.status()} if rt is not None else {}
+
+    state = StateFile(config.global_.state_file, loop, extra)
     runtime: Runtime | None = None
 
     def save(*_: Any) -> None:
@@ -164,38 +281,59 @@ async def _serve(config: DaemonConfig, path: str) -> int:
     runtime = Runtime(loop, on_transition=save)
     stopping = asyncio.Event()
     starting = True
+    reloading = asyncio.Lock()
 
-    def reload() -> None:
+    async def reload() -> None:
         assert runtime is not None
-        try:
-            fresh = load_config(path)
-        except ConfigFileError as exc:
-            for issue in exc.errors:
-                logger.error("reload refused: %s: %s", issue.key, issue.message)
-            return
-        except OSError as exc:
-            logger.error("reload refused: %s", exc)
-            return
-        try:
-            added, removed, restarted = runtime.reload(fresh.instances)
-        except Exception:
-            logger.exception("reload failed")
-            return
-        logger.info(
-            "reloaded %s: added %s, removed %s, restarted %s, %d unchanged",
-            path,
-            added or "none",
-            removed or "none",
-            restarted or "none",
-            len(runtime.instances) - len(added) - len(restarted),
-        )
-        save()
+        async with reloading:
+            try:
+                # Parsing is pure CPU (60 ms for 500 instances): off the loop, which keeps
+                # sending adverts meanwhile.
+                fresh = await loop.run_in_executor(None, load_config, path)
+            except ConfigFileError as exc:
+                for issue in exc.errors:
+                    logger.error("reload refused: %s: %s", issue.key, issue.message)
+                return
+            except OSError as exc:
+                logger.error("reload refused: %s", exc)
+                return
+            changed = [
+                key
+                for key in vars(config.global_)
+                if getattr(fresh.global_, key) != getattr(config.global_, key)
+            ]
+            if changed:
+                logger.warning(
+                    "reload: [global] %s changed; that takes effect at the next start",
+                    ", ".join(changed),
+                )
+            try:
+                added, removed, restarted = runtime.reload(fresh.instances)
+            except InstanceStartError as exc:
+                logger.error("reload failed: %s", exc)
+                return
+            except Exception:
+                logger.exception("reload failed")
+                return
+            logger.info(
+                "reloaded %s: added %s, removed %s, restarted %s, %d unchanged",
+                path,
+                added or "none",
+                removed or "none",
+                restarted or "none",
+                len(runtime.instances) - len(added) - len(restarted),
+            )
+            save()
+
+    reloads: set[asyncio.Task[None]] = set()
 
     def hangup() -> None:
         if starting:
             logger.warning("SIGHUP while starting: ignored, send it again when started")
-        else:
-            reload()
+            return
+        task = loop.create_task(reload())
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
 
     # Signals are handled before the first instance starts: a starting daemon that
     # is stopped must still resign properly, and SIGUSR1 must never kill it.
@@ -211,13 +349,15 @@ async def _serve(config: DaemonConfig, path: str) -> int:
         await stopping.wait()
     finally:
         logger.info("vrrpyd stopping")
-        final: dict[str, dict[str, object]] = {}
+        for task in list(reloads):
+            task.cancel()
+        final: Status = {}
         with runtime.batch():
             for name in list(runtime.instances):
                 final[name] = runtime.remove(name)
         runtime.stop()
         state.close()
-        state.write(final)
+        state.save(final)
     return 0
 
 
@@ -227,6 +367,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", required=True, help="TOML configuration file")
     parser.add_argument("--check", action="store_true", help="validate the file and exit")
     parser.add_argument("--log-level", help="override [global] log_level")
+    parser.add_argument(
+        "--version", action="version", version=f"vrrpyd (vrrpy) {vrrpy.__version__}"
+    )
     args = parser.parse_args(argv)
     try:
         config = load_config(args.config)
@@ -249,11 +392,24 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         print(f"{args.config}: OK ({len(config.instances)} instance(s))")
         return 0
+    # The runtime's modules are imported first (their CPU time is not the loop's), then
+    # the policy is set before the first thread: the runtime's threads are started from
+    # this one and take theirs from worker_initializer (SCHED_RESET_ON_FORK: none inherits).
+    importlib.import_module("vrrpy.runtime.runtime")
+    rt = realtime.apply(config.global_.realtime)
+    logger.info("scheduling: %s", rt.describe())
     try:
         return asyncio.run(_serve(config, args.config))
+    except InstanceStartError as exc:
+        _print_issues(
+            [ConfigIssue(f"instance[{exc.instance}].{exc.key}", exc.message)], args.config
+        )
+        return 1
     except (RuntimeError, OSError) as exc:
         logger.error("%s", exc)
         return 1
+    finally:
+        rt.leave()  # tearing down the loop and the interpreter is no real-time work
 
 
 if __name__ == "__main__":

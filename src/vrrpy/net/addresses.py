@@ -66,8 +66,10 @@ class _SyncIPRoute:
     take well under a millisecond, so the caller simply waits for the answer.
     """
 
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-netlink")
+    def __init__(self, initializer: Callable[[], object] | None = None) -> None:
+        self._pool = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="vrrpy-netlink", initializer=initializer
+        )
         self._ipr: Any = self._pool.submit(self._open).result()
 
     @staticmethod
@@ -90,10 +92,15 @@ class _SyncIPRoute:
 
 
 class Netlink:
-    """A pyroute2 IPRoute handle plus the bookkeeping of what we added."""
+    """A pyroute2 IPRoute handle plus the bookkeeping of what we added.
 
-    def __init__(self) -> None:
-        self._ipr: Any = _SyncIPRoute()
+    ``initializer`` runs first in the handle's worker thread (the runtime
+    passes :func:`vrrpy.runtime.realtime.worker_initializer`: the loop waits
+    for that thread, so it must not be preempted by ordinary processes).
+    """
+
+    def __init__(self, initializer: Callable[[], object] | None = None) -> None:
+        self._ipr: Any = _SyncIPRoute(initializer)
         self.marks = kernel_marks_addresses()
         """Whether added addresses carry :data:`ADDRESS_PROTO` (kernel support)."""
         self.added: dict[tuple[int, Interface], None] = {}

@@ -37,16 +37,18 @@ The GIL is not priority-aware. A thread holding it while the loop waits
 delays the loop, and a thread the loop waits for (the netlink worker) delays
 it directly. Measured with ``bench/starvation_bench.py --part threads`` (a
 real-time loop ticking every 10 ms while a worker thread serialises a
-500-instance state document every 30 ms, on 2 cores): a worker at
-``SCHED_OTHER`` is preempted by the CPU hogs while holding the GIL and the
-real-time loop waits behind it (priority inversion: median tick 9 ms late,
-645 of 1,001 ticks over 5 ms late under ``--cpu 8``); a worker one real-time
-priority below the loop gets the CPU back at once and releases the GIL when
-asked, which CPython does only after the waiter has waited a whole switch
-interval (5 ms by default, hence :data:`SWITCH_INTERVAL`). So the worker
-threads of the runtime call :func:`worker_initializer` first: real-time,
-one priority below the loop, with ``SCHED_RESET_ON_FORK``, under the same
-CPU-time bound.
+500-instance state document every 30 ms, on 2 cores, under eight CPU hogs):
+a worker at ``SCHED_OTHER`` is preempted by the hogs while holding the GIL
+and the real-time loop waits behind it (priority inversion: 390 of 1,000
+ticks over 5 ms late, the worst 122 ms); ``nice -20`` barely helps (299),
+because niceness only orders threads within one autogroup or cgroup; a child
+process spares the loop but starves (93 of 333 writes done); a worker one
+real-time priority below the loop gets the CPU back at once and releases the
+GIL when asked (0 late, worst 0.5 ms, every write done), which CPython does
+only after the waiter has waited a whole switch interval (5 ms by default,
+hence :data:`SWITCH_INTERVAL`). So the worker threads of the runtime call
+:func:`worker_initializer` first: real-time, one priority below the loop,
+with ``SCHED_RESET_ON_FORK``, under the same CPU-time bound.
 
 Failing to get any of this (no ``CAP_SYS_NICE`` and ``RLIMIT_RTPRIO`` 0, a
 cgroup without a real-time budget, a ``RLIMIT_MEMLOCK`` too small) is a
@@ -55,6 +57,7 @@ warning, never fatal: the daemon runs as before.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import ctypes
 import errno
@@ -109,10 +112,11 @@ SWITCH_INTERVAL: Final = 0.0002
 """Seconds (``sys.setswitchinterval``) a thread waits for the GIL before asking its holder.
 
 CPython's default is 5 ms: a real-time loop woken while a worker holds the
-GIL waits that long before the worker is even asked to let go. At 0.2 ms
-the loop's worst wake-up with a busy worker was measured under 1 ms on an
-idle machine (5.3 ms at the default). Switches cost only when two threads
-want the GIL at once, which in vrrpyd is rare and brief."""
+GIL waits that long before the worker is even asked to let go. With a busy
+real-time worker on an idle machine, 133 of 1,000 wake-ups were over 5 ms
+late at the default (worst 14.5 ms), none at 0.2 ms (worst 0.55 ms).
+Switches cost only when two threads want the GIL at once, which in vrrpyd is
+rare and brief."""
 
 RESTORE_FIRST: Final = 10.0
 """Seconds after a ``SIGXCPU`` before real-time scheduling is tried again (doubling each time)."""
@@ -168,7 +172,9 @@ class Realtime:
     """Why something asked for was not obtained (each also logged as a warning)."""
     loop_thread: int | None = None
     _threads: dict[int, int] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    # Reentrant: the SIGXCPU handler runs in the main thread, possibly in the middle of
+    # a restore that holds it there.
+    _lock: threading.RLock = field(default_factory=threading.RLock)
     _loop: asyncio.AbstractEventLoop | None = None
     _restore: asyncio.TimerHandle | None = None
 
@@ -238,6 +244,19 @@ class Realtime:
             self._restore = None
         self._loop = None
 
+    def leave(self) -> None:
+        """Drop every real-time thread to time-sharing for good: call it before exiting.
+
+        Tearing down the event loop and the interpreter is CPU work without a
+        sleep (tens of milliseconds, more with many instances) that needs no
+        priority and must not count against ``RLIMIT_RTTIME``.
+        """
+        self.detach()
+        with self._lock:
+            self.dropped = True  # nothing restores it any more, and new workers stay ordinary
+        if self.active:
+            self._set_all(real_time=False)
+
     def _on_sigxcpu(self, signum: int, frame: FrameType | None) -> None:
         """Drop every real-time thread of ours to ``SCHED_OTHER`` (runs in the main thread)."""
         self.exceeded += 1
@@ -283,6 +302,16 @@ class Realtime:
             self.dropped = False
         count = self._set_all(real_time=True)
         logger.warning("real-time scheduling restored for %d thread(s)", count)
+
+    def end(self) -> None:
+        """Leave real time for good (the process is exiting): every thread to ``SCHED_OTHER``."""
+        if self._restore is not None:
+            self._restore.cancel()
+            self._restore = None
+        self._loop = None
+        with self._lock:
+            self.dropped = True
+        self._set_all(real_time=False)
 
     def _set_all(self, real_time: bool) -> int:
         """Set every registered thread to its real-time priority, or to ``SCHED_OTHER``."""
@@ -352,6 +381,11 @@ def apply(settings: RealtimeSettings) -> Realtime:
         state.active = True
         state.loop_thread = threading.get_native_id()
         state._threads[state.loop_thread] = settings.priority
+        # At exit CPython puts SIGXCPU back to its default action (killing) while this
+        # thread, still real-time, runs the interpreter's teardown without sleeping:
+        # past the soft limit that would end a clean stop with SIGXCPU. Time-sharing
+        # first, then nothing counts against RLIMIT_RTTIME any more.
+        atexit.register(state.end)
     sys.setswitchinterval(SWITCH_INTERVAL)
     return state
 

@@ -33,6 +33,7 @@ then go on towards the latest request.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import ctypes
 import logging
 import os
@@ -234,8 +235,12 @@ class SharedGrace:
     then share each wait instead of queueing for the executor's threads.
     """
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, executor: concurrent.futures.Executor | None = None
+    ) -> None:
         self.loop = loop
+        self.executor = executor
+        """Where the wait runs (None: the loop's default executor)."""
         self._waiting: list[Callable[[], None]] = []
         self._running = False
         self._dispatching = False
@@ -249,7 +254,7 @@ class SharedGrace:
         batch, self._waiting = self._waiting, []
         self._running = True
         try:
-            future = self.loop.run_in_executor(None, wait_for_deliveries)
+            future = self.loop.run_in_executor(self.executor, wait_for_deliveries)
         except RuntimeError:  # the executor is shut down: the loop is ending
             self._later(batch)
             return

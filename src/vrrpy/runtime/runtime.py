@@ -30,6 +30,7 @@ from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addressops import FastAddressOps
 from vrrpy.runtime.attach import preflight
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
+from vrrpy.runtime.realtime import worker_initializer
 from vrrpy.runtime.refilter import SharedGrace
 from vrrpy.runtime.sockets import VRRPSocket
 from vrrpy.runtime.spec import InstanceSpec
@@ -143,7 +144,12 @@ class Runtime:
     ) -> None:
         self.loop = loop or asyncio.get_event_loop()
         self.on_transition = on_transition
-        self.netlink = Netlink()
+        self._workers = ThreadPoolExecutor(
+            max_workers=2, thread_name_prefix="vrrpy-worker", initializer=worker_initializer
+        )
+        """Threads for waits the loop must not make (RCU grace periods, ``nft``): real-time
+        one priority below the loop when the loop is (see :mod:`vrrpy.runtime.realtime`)."""
+        self.netlink = Netlink(worker_initializer)
         self.address_ops = FastAddressOps(self.netlink)
         """Virtual addresses by raw rtnetlink, from the loop (see :mod:`.addressops`)."""
         self.loop.add_reader(self.address_ops.fileno(), self.address_ops.acks)
@@ -154,7 +160,7 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
-        self._after_deliveries = SharedGrace(self.loop)
+        self._after_deliveries = SharedGrace(self.loop, self._workers)
         self._bulk = False
         self._nft: ThreadPoolExecutor | None = None
         self._nft_job: asyncio.Future[bool] | None = None
@@ -324,6 +330,7 @@ class Runtime:
         self.loop.remove_reader(self.address_ops.fileno())
         self.address_ops.close()
         self.netlink.close()
+        self._workers.shutdown(wait=False, cancel_futures=True)
 
     def reload(self, specs: Iterable[InstanceSpec]) -> tuple[list[str], list[str], list[str]]:
         """Apply a new configuration, all or nothing: unchanged instances keep running untouched.
@@ -516,7 +523,9 @@ class Runtime:
             for iface in runner.spec.virtual_addresses
         ]
         if self._nft is None:
-            self._nft = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vrrpy-nft")
+            self._nft = ThreadPoolExecutor(
+                max_workers=1, thread_name_prefix="vrrpy-nft", initializer=worker_initializer
+            )
         job = self._nft_job = asyncio.wrap_future(
             self._nft.submit(self._apply_filter, addresses), loop=self.loop
         )
