@@ -157,9 +157,9 @@ def test_sigxcpu_drops_every_real_time_thread_and_a_timer_restores_them() -> Non
         """
         import asyncio
         realtime.RESTORE_FIRST = 0.2
-        # The daemon's default bound (200 ms hard, 100 ms soft): the handler has the
-        # 100 ms between the two to drop the thread (a tighter 20 ms was killed by the
-        # hard limit about one run in ten on this 2-core machine).
+        # A bound of 200 ms (100 ms soft; the daemon's default is 1 s): the handler has
+        # the 100 ms between the two to drop the thread (with 20 ms the hard limit
+        # killed the child about one run in ten on this 2-core machine).
         state = realtime.apply(realtime.RealtimeSettings(priority=10, rlimit_rttime=200_000))
         pool = ThreadPoolExecutor(1, initializer=realtime.worker_initializer)
         pool.submit(policy).result()
