@@ -249,7 +249,10 @@ class Realtime:
 
         Tearing down the event loop and the interpreter is CPU work without a
         sleep (tens of milliseconds, more with many instances) that needs no
-        priority and must not count against ``RLIMIT_RTTIME``.
+        priority and must not count against ``RLIMIT_RTTIME``; and during it
+        CPython puts ``SIGXCPU`` back to its default action (killing). vrrpyd
+        calls it when its loop has ended; :func:`apply` also registers it with
+        :mod:`atexit`, for programs that do not. Calling it twice is harmless.
         """
         self.detach()
         with self._lock:
@@ -302,16 +305,6 @@ class Realtime:
             self.dropped = False
         count = self._set_all(real_time=True)
         logger.warning("real-time scheduling restored for %d thread(s)", count)
-
-    def end(self) -> None:
-        """Leave real time for good (the process is exiting): every thread to ``SCHED_OTHER``."""
-        if self._restore is not None:
-            self._restore.cancel()
-            self._restore = None
-        self._loop = None
-        with self._lock:
-            self.dropped = True
-        self._set_all(real_time=False)
 
     def _set_all(self, real_time: bool) -> int:
         """Set every registered thread to its real-time priority, or to ``SCHED_OTHER``."""
@@ -385,7 +378,7 @@ def apply(settings: RealtimeSettings) -> Realtime:
         # thread, still real-time, runs the interpreter's teardown without sleeping:
         # past the soft limit that would end a clean stop with SIGXCPU. Time-sharing
         # first, then nothing counts against RLIMIT_RTTIME any more.
-        atexit.register(state.end)
+        atexit.register(state.leave)
     sys.setswitchinterval(SWITCH_INTERVAL)
     return state
 
