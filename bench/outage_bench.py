@@ -157,7 +157,7 @@ from failover_bench import (
     wait_elected,
 )
 from vrrpy.core.timers import master_down_interval
-from vrrpy.lab import Daemon, Host, Lab, wait_for
+from vrrpy.lab import Daemon, Host, Lab, stop_process, wait_for
 
 VRID = 51
 VIPS = {4: "192.0.2.100", 6: "2001:db8::100"}
@@ -311,23 +311,9 @@ class Watcher:
 
     def stop(self) -> list[Record]:
         """Stop the script (by its PID) and return everything it printed."""
-        _stop(self.proc)
+        stop_process(self.proc)
         self._reader.join(timeout=5)
         return self.records
-
-
-def _stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    """Stop a process group we started (SIGKILL after 3 s); the lab would at teardown anyway."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, sig)
-    try:
-        proc.wait(timeout=3)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=3)
 
 
 # ---------------------------------------------------------------- the routers
@@ -466,8 +452,8 @@ class CrossCheck:
 
     def stop(self) -> tuple[list[Record], list[str]]:
         """Stop both; (tshark's reading of the pcap, ip monitor's lines)."""
-        _stop(self.dumpcap, signal.SIGINT)
-        _stop(self.monitor)
+        stop_process(self.dumpcap, signal.SIGINT)
+        stop_process(self.monitor)
         assert self.monitor.stdout is not None
         lines = self.monitor.stdout.read().decode(errors="replace").splitlines()
         fields = [

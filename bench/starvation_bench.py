@@ -57,12 +57,10 @@ vrrpy-rt's largest gap under 15 ms and no Backup advert, under both loads.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import itertools
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -84,7 +82,7 @@ from failover_bench import (
     vrrpy_instance,
     vrrpyd_complaints,
 )
-from vrrpy.lab import Capture, Daemon, Host, Lab, wait_for
+from vrrpy.lab import Capture, Daemon, Host, Lab, stop_process, wait_for
 from vrrpy.lab.daemon import render, toml_value
 
 INTERVAL = 0.01
@@ -243,16 +241,7 @@ class BenchDaemon(Daemon):
 
 def stop(proc: subprocess.Popen[Any]) -> None:
     """Stop a process we started, by its PID (its own process group: stress-ng's workers too)."""
-    if proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=5)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+    stop_process(proc, grace=5.0)
 
 
 class Load:

@@ -6,6 +6,6 @@ interop). Needs root and iproute2; nothing here is imported by ``import vrrpy``.
 
 from vrrpy.lab.capture import Capture
 from vrrpy.lab.daemon import Daemon, render, wait_for
-from vrrpy.lab.netns import Host, Lab
+from vrrpy.lab.netns import Host, Lab, stop_process
 
-__all__ = ["Capture", "Daemon", "Host", "Lab", "render", "wait_for"]
+__all__ = ["Capture", "Daemon", "Host", "Lab", "render", "stop_process", "wait_for"]

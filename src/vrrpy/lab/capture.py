@@ -8,7 +8,7 @@ import sys
 import threading
 from typing import Any
 
-from vrrpy.lab.netns import Host, _kill
+from vrrpy.lab.netns import Host, stop_process
 
 _CAPTURE_SCRIPT = r"""
 import json, socket, struct, sys, time
@@ -78,6 +78,6 @@ class Capture:
 
     def stop(self) -> list[dict[str, Any]]:
         """Stop capturing and return every record."""
-        _kill(self._proc)
+        stop_process(self._proc)
         self._reader.join(timeout=5)
         return self.records

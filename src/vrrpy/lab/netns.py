@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
+from typing import Any
 
 _OPEN_LABS: list[Lab] = []
 
@@ -202,7 +203,7 @@ class Lab:
         for host in self.hosts.values():
             for proc in host.processes:
                 try:
-                    _kill(proc)
+                    stop_process(proc)
                 except Exception as exc:  # keep tearing down; report at the end
                     problems.append(f"{host.name} pid {proc.pid}: {exc!r}")
         for host in self.hosts.values():
@@ -229,18 +230,20 @@ class Lab:
                 time.sleep(0.05)
 
 
-def _kill(proc: subprocess.Popen[bytes]) -> None:
-    """Stop one process group we started: SIGTERM, then SIGKILL after 3 s (by PID only)."""
+def stop_process(
+    proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, grace: float = 3.0
+) -> None:
+    """Stop one process group we started: ``sig``, then SIGKILL after ``grace`` s (by PID only)."""
     if proc.poll() is not None:
         return
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
     try:
-        proc.wait(timeout=3)
+        proc.wait(timeout=grace)
     except subprocess.TimeoutExpired:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=3)
+        proc.wait(timeout=grace)
 
 
 @atexit.register
