@@ -113,7 +113,8 @@ It is a report, not a test: exit 0 whatever the figures, 1 only when the lab
 could not be built (2 without root). Run as root: ``python
 bench/scale_bench.py`` (about 5 minutes; ``--counts``, ``--interfaces``,
 ``--settle``, ``--measure``, ``--impl`` to change it; ``--gc-trace`` and
-``--py-spy DIR`` to look inside vrrpyd, the latter perturbing the figures, so
+``--py-spy DIR`` to look inside vrrpyd (both over the window, and the
+Master's first 15 s: its start-up), the latter perturbing the figures, so
 no verdict is given then). It reuses the keepalived wrapper and header of
 ``failover_bench.py`` (same directory).
 """
@@ -536,6 +537,8 @@ class BenchDaemon(Daemon):
     the garbage-collection wrapper; its spawn time kept."""
 
     gc_log: Path | None = None
+    spy_start: Path | None = None
+    """With ``--py-spy``: profile the Master's start-up (its first 15 s) into this file."""
     spawned = 0.0
 
     def write(self, instances: list[Mapping[str, Any]]) -> None:
@@ -550,6 +553,8 @@ class BenchDaemon(Daemon):
         self.proc = self.host.popen(argv, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         proc = self.proc
+        if self.spy_start is not None:
+            _py_spy(self, self.spy_start, 15.0)
         wait_for(lambda: self.state_file.exists() or proc.poll() is not None, 30)
         if proc.poll() is not None:
             raise RunError(f"vrrpyd in {self.host.name} exited: {self.log.read_text()[-2000:]}")
@@ -1051,6 +1056,9 @@ def _measure_in(
     h1, h2, h3 = lab["h1"], lab["h2"], lab["h3"]
     r1 = _start(impl, h1, work, routers, opts.gc_trace)
     r2 = _start(impl, h2, work, routers, opts.gc_trace)
+    if opts.py_spy is not None and isinstance(r1, BenchDaemon):
+        opts.py_spy.mkdir(parents=True, exist_ok=True)
+        r1.spy_start = opts.py_spy / f"vrrpy-{count}-master-start.txt"
     r1.start()
     r2.start()
     # Settle from when both have started every instance (or gave up trying), not from spawn:
@@ -1348,8 +1356,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--py-spy",
         type=Path,
         metavar="DIR",
-        help="profile both vrrpyd processes over the window with py-spy (raw stacks to DIR, "
-        "top functions printed); the profiler costs CPU, so no target is judged",
+        help="profile both vrrpyd processes over the window, and the Master's first 15 s "
+        "(start-up), with py-spy (raw stacks to DIR, top functions printed); the profiler "
+        "costs CPU, so no target is judged",
     )
     args = parser.parse_args(argv)
     if args.interfaces is not None and not 1 <= args.interfaces <= MAX_INTERFACES:

@@ -226,3 +226,31 @@ def test_refused_real_time_and_lock_are_warnings_with_the_reason() -> None:
     assert "memory not locked" in memory and "RLIMIT_MEMLOCK is 64 KiB" in memory
     assert "no real-time scheduling" in scheduling and "RLIMIT_RTPRIO is 0" in scheduling
     assert "WARNING" in seen["stderr"]
+
+
+def test_relaxed_runs_a_long_start_time_sharing_without_tripping_the_watchdog() -> None:
+    require_root()
+    seen = run_child(
+        """
+        state = realtime.apply(realtime.RealtimeSettings(priority=10, rlimit_rttime=200_000))
+        pool = ThreadPoolExecutor(1, initializer=realtime.worker_initializer)
+        pool.submit(policy).result()
+        out = {}
+        with state.relaxed():
+            out["inside"] = [policy(), pool.submit(policy).result(), state.status()["policy"]]
+            t = time.monotonic()
+            while time.monotonic() - t < 0.3:  # a long start: past the 100 ms soft limit
+                pass
+        out["after"] = [policy(), pool.submit(policy).result(), state.exceeded]
+        state.leave()
+        with state.relaxed():
+            pass
+        out["left"] = [policy(), pool.submit(policy).result()]
+        print(json.dumps(out))
+        """
+    )
+    time_sharing = [os.SCHED_OTHER | os.SCHED_RESET_ON_FORK, 0]
+    assert seen["inside"] == [time_sharing, time_sharing, "SCHED_OTHER"]
+    assert seen["after"] == [[RR_RESET, 10], [RR_RESET, 9], 0]
+    assert "SIGXCPU" not in seen["stderr"]
+    assert seen["left"] == [time_sharing, time_sharing]  # left for good: relaxed restores nothing

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import vrrpy.runtime.sockets as sockets_module
-from vrrpy.codec import PacketInfo
+from vrrpy.codec import PacketInfo, encode_vrrp
 from vrrpy.core import RouterConfig, State, VirtualRouter
 from vrrpy.runtime.pacing import Pacer
 from vrrpy.runtime.refilter import Refilter
@@ -316,3 +316,85 @@ def test_wall_clock_steps_cause_no_takeover_and_no_advert_looks_old(
         assert delivered >= true - 1e-9
         assert delivered - true <= read_every + min(abs(step), read_every) + 0.02
     assert sock.clock_steps == (1 if abs(step) * 1e9 > sockets_module.CLOCK_STEP_NS else 0)
+
+
+# --------------------------------------------------------- a stopped process
+
+
+class FakeTimers:
+    """Records the pacer's wake-ups; ``stall`` says how long the process was not running."""
+
+    def __init__(self) -> None:
+        self.stall = 0.0
+        self.calls: list[tuple[float, Any]] = []
+
+    def call_at(self, when: float, callback: Any, slack: float = 0.0, order: float = 0.0) -> Any:
+        self.calls.append((when, callback))
+        return SimpleNamespace(cancel=lambda: None)
+
+
+def backup_pacer() -> tuple[Pacer, VirtualRouter, FakeTimers, list[Any], SimpleNamespace]:
+    clock = SimpleNamespace(now=100.0)
+    loop = SimpleNamespace(time=lambda: clock.now)
+    timers = FakeTimers()
+    performed: list[Any] = []
+    pacer = Pacer(loop, timers, performed.extend, lambda force: None)  # type: ignore[arg-type]
+    router = VirtualRouter(
+        RouterConfig(
+            vrid=1,
+            priority=100,
+            advert_interval=0.01,
+            primary_address=IPv6Address("fe80::2"),
+            virtual_addresses=(IPv6Address("fe80::100"),),
+        )
+    )
+    router.startup(clock.now)
+    pacer.router = router
+    pacer.arm()
+    return pacer, router, timers, performed, clock
+
+
+def fire_last(timers: FakeTimers, clock: SimpleNamespace, at: float) -> None:
+    clock.now = at
+    timers.calls[-1][1]()
+
+
+def test_a_takeover_due_while_the_process_was_stopped_waits_one_interval_once() -> None:
+    pacer, router, timers, performed, clock = backup_pacer()
+    deadline = router.get_timer()
+    assert deadline is not None
+    timers.stall = 0.05  # the whole machine did not run for 50 ms (five intervals)
+    fire_last(timers, clock, deadline + 0.04)
+    assert router.state is State.BACKUP and performed == []
+    assert timers.calls[-1][0] == pytest.approx(clock.now + 0.01)
+    assert pacer.stall_holds == 1
+    timers.stall = 0.0
+    fire_last(timers, clock, timers.calls[-1][0])  # still nothing heard: take over now
+    assert router.state is State.MASTER
+
+
+def test_the_masters_advert_in_the_held_interval_cancels_the_takeover() -> None:
+    pacer, router, timers, performed, clock = backup_pacer()
+    deadline = router.get_timer()
+    assert deadline is not None
+    timers.stall = 0.05
+    fire_last(timers, clock, deadline + 0.04)
+    held_wake = timers.calls[-1][0]
+    clock.now += 0.001  # the Master runs again and its advert arrives
+    advert = router.advertisement(200)
+    data = encode_vrrp(advert, IPv6Address("fe80::1"), IPv6Address("ff02::12"))
+    info = PacketInfo(IPv6Address("fe80::1"), IPv6Address("ff02::12"), 255)
+    assert router.receive_packet(data, info, clock.now) == []
+    pacer.arm()
+    timers.stall = 0.0
+    fire_last(timers, clock, held_wake)
+    assert router.state is State.BACKUP and performed == []
+
+
+def test_a_short_stall_delays_no_takeover() -> None:
+    _, router, timers, _, clock = backup_pacer()
+    deadline = router.get_timer()
+    assert deadline is not None
+    timers.stall = 0.009  # under one interval: cannot have hidden the Master's silence
+    fire_last(timers, clock, deadline + 0.009)
+    assert router.state is State.MASTER

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 from vrrpy.runtime.timers import TimerfdTimers, make_timers
 
@@ -60,3 +61,22 @@ def test_make_timers_prefers_the_timerfd() -> None:
         return kind
 
     assert asyncio.run(scenario()) == TimerfdTimers.__name__  # Linux: CI and every user
+
+
+def test_stall_is_the_time_the_process_did_not_run_not_a_deadline_already_past() -> None:
+    async def scenario() -> tuple[float, float]:
+        loop = asyncio.get_running_loop()
+        timers = TimerfdTimers(loop)
+        seen: list[float] = []
+        now = loop.time()
+        timers.call_at(now + 0.005, lambda: seen.append(timers.stall))
+        time.sleep(0.04)  # stopped: nothing of ours runs for 40 ms
+        await asyncio.sleep(0.01)
+        timers.call_at(loop.time() - 0.02, lambda: seen.append(timers.stall))  # due already
+        await asyncio.sleep(0.01)
+        timers.close()
+        return seen[0], seen[1]
+
+    stopped, past = asyncio.run(scenario())
+    assert stopped >= 0.03
+    assert past < 0.01

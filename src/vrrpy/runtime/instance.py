@@ -41,7 +41,7 @@ from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addresskeeper import AddressKeeper, AddressOps, SyncAddressOps
 from vrrpy.runtime.announcing import Announcements
 from vrrpy.runtime.attach import Attachment, SocketFor, attach, detach
-from vrrpy.runtime.pacing import Pacer
+from vrrpy.runtime.pacing import Beats, Pacer
 from vrrpy.runtime.sockets import VRRPSocket, default_destination
 from vrrpy.runtime.spec import InstanceSpec
 from vrrpy.runtime.timers import LoopTimers, Timers
@@ -65,6 +65,7 @@ class InstanceRunner:
         timers: Timers | None = None,
         drain: Callable[[bool], None] | None = None,
         address_ops: AddressOps | None = None,
+        beats: Beats | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop
@@ -73,7 +74,9 @@ class InstanceRunner:
         self._announcer_for = announcer_for
         self._address_ops: AddressOps = address_ops or SyncAddressOps(netlink)
         self.on_transition = on_transition
-        self.pacer = Pacer(loop, timers or LoopTimers(loop), self._perform, drain)
+        self.pacer = Pacer(
+            loop, timers or LoopTimers(loop), self._perform, drain, beats, self._send
+        )
         self.family = spec.family
         self.router: VirtualRouter | None = None
         self.attachment: Attachment | None = None
@@ -301,5 +304,6 @@ class InstanceRunner:
                 "addresses_pending": [str(a) for a in keeper.pending] if keeper else [],
                 "announcements_sent": announcements.sent if announcements else 0,
                 "announcements_failed": announcements.failed if announcements else 0,
+                "stall_holds": self.pacer.stall_holds,
             },
         }

@@ -5,14 +5,18 @@ The core says when it next wants :meth:`~vrrpy.core.vrrp.VirtualRouter.handle_ti
 because wake-ups, not adverts, are what the daemon's CPU goes on:
 
 * a Master's adverts are put on the beat of its interval (:data:`ADVERT_PHASES`),
-  so Masters with the same interval share one wake-up;
+  so Masters with the same interval share one wake-up, and one timer entry
+  (:class:`Beats`): a beat of 2,000 Masters is one entry in the timerfd's heap,
+  not 2,000, and each Master's advert is sent straight from it;
 * a Backup's Master_Down_Timer moves later with every advert: the earlier
   wake-up is kept and re-checked instead of a timer re-created per advert, and
   the check may ride on another instance's wake-up (slack of one interval);
 * a takeover wakes :data:`TAKEOVER_LEAD` early and spins the last microseconds,
   so the new Master's first advert leaves at the deadline, not a wake-up
   latency after it; and it reads every queued advert first, so the Master is
-  never declared dead while one of its adverts sits unread.
+  never declared dead while one of its adverts sits unread;
+* a takeover that comes due while the process was stopped (see
+  :data:`STALL_HOLD`) waits one more advert interval before acting.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 from collections import deque
 from collections.abc import Callable
 
+from vrrpy.codec.vrrp import Advertisement
 from vrrpy.core.actions import Action, SendAdvertisement
 from vrrpy.core.state import State
 from vrrpy.core.vrrp import VirtualRouter
@@ -49,7 +54,65 @@ The last stretch is spent in a short busy wait, so the new Master's first advert
 leaves at the deadline rather than a wake-up latency (50-150 us) after it. Only
 a takeover pays this; adverts of a Master are timed by the timerfd alone."""
 
+STALL_HOLD = True
+"""A Backup whose Master_Down_Timer expired while the process was not running waits one
+more Master_Adver_Interval, once, before it takes over.
+
+On a virtual machine the hypervisor sometimes does not run the guest at all
+for tens of milliseconds (steal; measured 50-100 ms freezes on the 2-CPU test
+machines under load). When the guest runs again every timer is past due at
+once: the Backup's Master_Down_Timer and the Master's Adver_Timer, when both
+share the machine; or, on another machine, the Master's adverts are still in
+the NIC and the kernel, not yet in our socket. Silence seen while we were not
+running is no evidence that the Master died, and acting on it is a flap
+(keepalived flaps so in the starvation bench). So when the wake-up that finds
+the timer expired came a whole Master_Adver_Interval or more late (the
+timerfd's :attr:`~vrrpy.runtime.timers.TimerfdTimers.stall`: how long the
+process did not run), the takeover is held for one interval from the wake-up,
+in which the Master's advert (sent as soon as it runs) cancels it. A stall
+shorter than one interval cannot have hidden the Master's silence (the timer
+needs three), so no takeover is delayed then. The cost: after a stall that
+long, a real failover takes one interval more."""
+
 LATENESS_KEPT = 256
+
+
+class Beats:
+    """The Masters due at one instant, woken by one timer entry.
+
+    Masters keep their cadence on the beat (:data:`ADVERT_PHASES`), so at
+    2,000 instances a beat holds hundreds of adverts. Each used to be a timer
+    entry of its own: an object, a push and a pop on the heap, a handle
+    cancelled and re-created per advert. Here an instant (to the microsecond,
+    with the interval: shorter intervals go first) is one entry, the Masters
+    due then are a list, and each is handed the beat in turn
+    (:meth:`Pacer._on_beat`). A Master that leaves the beat (a transition, a
+    reset cadence) is not searched for: its place in the list is stale, and
+    skipped when the beat comes.
+    """
+
+    def __init__(self, timers: Timers) -> None:
+        self.timers = timers
+        self._due: dict[tuple[float, int], tuple[tuple[float, int], list[Pacer]]] = {}
+
+    def join(self, pacer: Pacer, when: float, interval_cs: int) -> tuple[float, int]:
+        """Put ``pacer`` on the beat at ``when``; returns the beat's key (one object per beat:
+        a Master is on the beat it names by identity, so a stale place never fires)."""
+        key = (round(when, 6), interval_cs)
+        entry = self._due.get(key)
+        if entry is None:
+            entry = self._due[key] = (key, [])
+            self.timers.call_at(when, lambda: self._fire(key), 0.0, interval_cs)
+        entry[1].append(pacer)
+        return entry[0]
+
+    def _fire(self, key: tuple[float, int]) -> None:
+        entry = self._due.pop(key, None)
+        if entry is None:
+            return
+        for pacer in entry[1]:
+            if pacer.beat is entry[0]:
+                pacer._on_beat()
 
 
 class Pacer:
@@ -61,10 +124,19 @@ class Pacer:
         timers: Timers,
         perform: Callable[[list[Action]], None],
         drain: Callable[[bool], None] | None = None,
+        beats: Beats | None = None,
+        send: Callable[[Advertisement], None] | None = None,
     ) -> None:
         self.loop = loop
         self.timers = timers
         self.perform = perform
+        self.beats = beats or Beats(timers)
+        """Where a Master's adverts wait for their beat (shared by every instance of a runtime)."""
+        self.send = send
+        """Sends an advert, nothing else: a Master's regular advert goes this way, without
+        the general action path (``perform``), when it is the only thing the core asked."""
+        self.beat: tuple[float, int] | None = None
+        """The key of the beat this Master waits on, or None."""
         self.drain = drain
         """Reads every advert already queued on our sockets (see :meth:`_on_timer`);
         ``drain(False)`` may reuse a read made a moment ago for another instance."""
@@ -76,6 +148,10 @@ class Pacer:
         """The Backup's deadline did not move at its last check: wake exactly then."""
         self._timer: TimerHandle | None = None
         self._timer_at: float | None = None
+        self._held: float | None = None
+        """The Master_Down_Timer deadline whose takeover was held after a stall (once each)."""
+        self.stall_holds = 0
+        """Takeovers held for one interval because the process had been stopped."""
 
     def arm(self) -> None:
         """Bring the wake-up in line with the core's deadline (cheap when nothing moved)."""
@@ -85,6 +161,8 @@ class Pacer:
         if router is not None and deadline is not None and state is State.MASTER:
             deadline = self.on_grid(router, deadline)
         current = self._timer_at
+        if self.beat is not None and current == deadline:
+            return
         if self._timer is not None and current is not None and deadline is not None:
             if current == deadline:
                 return
@@ -107,7 +185,8 @@ class Pacer:
                     # advert interval, sharing that wake-up's read of the sockets.
                     slack = router.master_adver_interval_cs / 100.0
             elif state is State.MASTER:
-                order = router.config.interval_cs  # shorter intervals first
+                self.beat = self.beats.join(self, deadline, router.config.interval_cs)
+                return
             self._timer = self.timers.call_at(wake, self._on_timer, slack, order)
 
     def on_grid(self, router: VirtualRouter, deadline: float) -> float:
@@ -134,6 +213,37 @@ class Pacer:
             self._timer.cancel()
         self._timer = None
         self._timer_at = None
+        self.beat = None
+
+    def _on_beat(self) -> None:
+        """The Master's beat came: its advert, straight to the socket when that is all.
+
+        The same steps as :meth:`_on_timer` for a Master, without the general
+        path when the core asks for one advert and nothing else (every beat in
+        the steady state); any other answer goes through ``perform``. A fault
+        here is the loop's to log, and the Master is put back on its beat
+        whatever happened.
+        """
+        self.beat = None
+        due = self._timer_at
+        self._timer_at = None
+        router = self.router
+        send = self.send
+        if router is None:
+            return
+        try:
+            now = self.loop.time()
+            actions = router.handle_timer(now)
+            if due is not None and actions and type(actions[0]) is SendAdvertisement:
+                self.lateness.append(now - due)
+            if send is not None and len(actions) == 1 and type(actions[0]) is SendAdvertisement:
+                send(actions[0].advert)
+            else:
+                self.perform(actions)
+                return  # perform re-arms
+        finally:
+            if self.beat is None and self._timer is None:
+                self.arm()
 
     def _on_timer(self) -> None:
         self._timer = None
@@ -169,6 +279,15 @@ class Pacer:
             if self.router is not router or (router.get_timer() or now) > now:
                 self._timer_at = None
                 self.arm()
+                return
+        if backup and STALL_HOLD and deadline is not None and self._held != deadline:
+            interval = router.master_adver_interval_cs / 100.0
+            if self.timers.stall >= interval:
+                # The process did not run for an interval or more: the silence is ours.
+                self._held = deadline
+                self.stall_holds += 1
+                self._timer_at = deadline
+                self._timer = self.timers.call_at(now + interval, self._on_timer)
                 return
         actions = router.handle_timer(now)
         if due is not None and actions and isinstance(actions[0], SendAdvertisement):

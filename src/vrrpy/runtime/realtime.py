@@ -67,6 +67,7 @@ import resource
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import TYPE_CHECKING, Final
@@ -177,6 +178,7 @@ class Realtime:
     _lock: threading.RLock = field(default_factory=threading.RLock)
     _loop: asyncio.AbstractEventLoop | None = None
     _restore: asyncio.TimerHandle | None = None
+    _left: bool = False
 
     # ------------------------------------------------------------------ reporting
 
@@ -257,8 +259,37 @@ class Realtime:
         self.detach()
         with self._lock:
             self.dropped = True  # nothing restores it any more, and new workers stay ordinary
+            self._left = True
         if self.active:
             self._set_all(real_time=False)
+
+    @contextlib.contextmanager
+    def relaxed(self) -> Iterator[None]:
+        """Run the body time-sharing: a long burst of set-up work is not real-time work.
+
+        Starting 2,000 instances (or a reload that adds hundreds) keeps the loop
+        busy for a second or more with hardly a sleep: at real-time priority
+        that would exhaust ``RLIMIT_RTTIME`` (the watchdog would fire on a
+        healthy daemon) and hold a core against everything else on the machine.
+        So every thread of ours is time-sharing for the body, and real-time
+        again after it, unless :meth:`leave` was called meanwhile.
+        """
+        with self._lock:
+            ours = self.active and not self.dropped
+            if ours:
+                self.dropped = True
+        if ours:
+            self._set_all(real_time=False)
+        try:
+            yield
+        finally:
+            if ours:
+                with self._lock:
+                    again = not self._left
+                    if again:
+                        self.dropped = False
+                if again:
+                    self._set_all(real_time=True)
 
     def _on_sigxcpu(self, signum: int, frame: FrameType | None) -> None:
         """Drop every real-time thread of ours to ``SCHED_OTHER`` (runs in the main thread)."""

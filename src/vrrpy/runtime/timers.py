@@ -52,6 +52,11 @@ class Timers(Protocol):
 
     def close(self) -> None: ...
 
+    @property
+    def stall(self) -> float:
+        """How long the process was not running before the current wake-up (seconds)."""
+        ...
+
 
 class _Entry:
     __slots__ = ("callback", "cancelled", "slack", "when")
@@ -86,6 +91,8 @@ class TimerfdTimers:
         self._heap: list[tuple[float, float, int, _Entry]] = []
         self._seq = itertools.count()
         self._armed: float | None = None
+        self._armed_at = 0.0
+        self._stall = 0.0
         self._firing = False
         self._spec = _Itimerspec()
         loop.add_reader(fd, self._fire)
@@ -109,8 +116,21 @@ class TimerfdTimers:
             self._arm(when)
         return entry
 
+    @property
+    def stall(self) -> float:
+        """How late the current wake-up came, counted only from when it could have come.
+
+        The timerfd wakes a running process within tens of microseconds: more
+        means the process (or the whole machine: a virtual machine whose CPU the
+        hypervisor did not run) was stopped. A deadline already past when it was
+        armed (the loop was busy with other work) is not a stall, so lateness is
+        counted from the later of the deadline and the moment it was armed.
+        """
+        return self._stall
+
     def _arm(self, when: float) -> None:
         self._armed = when
+        self._armed_at = self._loop.time()
         if when <= 0:
             when = 1e-9
         sec = int(when)
@@ -123,10 +143,12 @@ class TimerfdTimers:
     def _fire(self) -> None:
         with contextlib.suppress(BlockingIOError):
             os.read(self._fd, 8)
+        now = self._loop.time()
+        armed = self._armed
+        self._stall = 0.0 if armed is None else max(0.0, now - max(armed, self._armed_at))
         self._armed = None
         self._firing = True  # callbacks re-arm through call_at: one settime at the end
         heap = self._heap
-        now = self._loop.time()
         while heap and heap[0][3].when - heap[0][3].slack <= now:
             entry = heapq.heappop(heap)[3]
             if not entry.cancelled:
@@ -161,6 +183,11 @@ class LoopTimers:
     ) -> TimerHandle:
         """Run ``callback`` at ``when`` (loop time); ``slack`` and ``order`` are not used here."""
         return self._loop.call_at(when, callback)
+
+    @property
+    def stall(self) -> float:
+        """Not measured here (the loop's wake-ups are millisecond-coarse): always 0."""
+        return 0.0
 
     def close(self) -> None:
         """Nothing to release."""
