@@ -210,8 +210,12 @@ class Fault:
 
 
 def best(lan: VirtualLAN, vrid: int = 51) -> tuple[int, set[str]]:
-    """(highest live priority, names of live nodes with it)."""
-    live = [(n.router(vrid).priority, n.name) for n in lan.nodes.values() if n.up and n.routers]
+    """(highest priority of a live router not in FAULT, names of the nodes with it)."""
+    live = [
+        (n.router(vrid).priority, n.name)
+        for n in lan.nodes.values()
+        if n.up and n.routers and n.router(vrid).state is not State.FAULT
+    ]
     top = max(p for p, _ in live)
     return top, {name for p, name in live if p == top}
 
@@ -225,7 +229,9 @@ faults = st.lists(
     st.builds(
         Fault,
         time=st.floats(0.0, 30.0),
-        kind=st.sampled_from(["crash", "restart", "stop", "priority", "partition", "heal"]),
+        kind=st.sampled_from(
+            ["crash", "restart", "stop", "priority", "partition", "heal", "fault", "recover"]
+        ),
         node=st.integers(0, 4),
         arg=st.integers(1, 254),
     ),
@@ -252,6 +258,10 @@ def schedule(lan: VirtualLAN, names: list[str], plan: list[Fault], interval: flo
             lan.at(at, act)
         elif fault.kind == "priority":
             lan.at(at, lambda n=name, p=fault.arg: lan.nodes[n].up and lan.set_priority(n, 51, p))
+        elif fault.kind == "fault":
+            lan.at(at, lan.fault, name, f"track {fault.arg % 2}")
+        elif fault.kind == "recover":
+            lan.at(at, lan.recover, name, f"track {fault.arg % 2}")
         elif fault.kind == "partition":
             lan.at(at, lan.partition, [name])
         else:
@@ -270,8 +280,8 @@ def test_one_master_with_the_highest_priority_after_faults_settle(
     priorities: list[int], interval: float, plan: list[Fault], send_on_yield: bool
 ) -> None:
     """Property: with no loss, within Master_Down_Interval + one advert interval after the
-    last fault (or heal), exactly one live router is Master, and it has the highest priority
-    (with or without higher_prio_send_advert)."""
+    last fault (or heal), exactly one live router not in FAULT is Master, and it has the
+    highest priority (with or without higher_prio_send_advert); with all in FAULT, none."""
     lan = build(priorities, interval=interval, higher_prio_send_advert=send_on_yield)
     names = list(lan.nodes)
     lan.start()
@@ -281,6 +291,9 @@ def test_one_master_with_the_highest_priority_after_faults_settle(
     if not any(n.up for n in lan.nodes.values()):
         return
     masters = lan.masters(51)
+    if all(n.router(51).state is State.FAULT for n in lan.nodes.values() if n.up):
+        assert masters == [] and not any(n.addresses for n in lan.nodes.values() if n.up)
+        return
     _top, winners = best(lan)
     assert len(masters) == 1, (masters, lan.timeline[-10:])
     assert masters[0] in winners
@@ -316,7 +329,9 @@ def test_equal_priorities_started_together_elect_the_highest_address(
         st.builds(
             Fault,
             time=st.floats(0.0, 30.0),
-            kind=st.sampled_from(["crash", "restart", "stop", "partition", "heal"]),
+            kind=st.sampled_from(
+                ["crash", "restart", "stop", "partition", "heal", "fault", "recover"]
+            ),
             node=st.integers(0, 4),
         ),
         max_size=6,

@@ -13,20 +13,26 @@ from vrrpy.core.actions import (
 )
 from vrrpy.core.config import ConfigError, RouterConfig
 from vrrpy.core.counters import Counters
-from vrrpy.core.state import State
+from vrrpy.core.state import Event, State
+from vrrpy.core.syncgroup import Step, SyncGroup
 from vrrpy.core.timers import master_down_interval, skew_time
-from vrrpy.core.vrrp import VirtualRouter
+from vrrpy.core.vrrp import TRANSITIONS, Rule, VirtualRouter
 
 __all__ = [
+    "TRANSITIONS",
     "Action",
     "AddAddresses",
     "Announce",
     "ConfigError",
     "Counters",
+    "Event",
     "RemoveAddresses",
     "RouterConfig",
+    "Rule",
     "SendAdvertisement",
     "State",
+    "Step",
+    "SyncGroup",
     "Transition",
     "VirtualRouter",
     "master_down_interval",

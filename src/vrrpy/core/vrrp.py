@@ -2,30 +2,43 @@
 
 Feed it events, each with the current time, and act on the actions it returns:
 
-=============================  ===============================================
-event (method)                 RFC 9568 trigger
-=============================  ===============================================
-``startup(now)``               Startup event (6.4.1)
-``shutdown(now)``              Shutdown event (6.4.2, 6.4.3)
-``receive_packet(data, info)`` an ADVERTISEMENT arrives (decoded and checked)
-``receive_advert(adv, src)``   the same, already decoded
-``handle_timer(now)``          Master_Down_Timer or Adver_Timer fires
-``set_priority(p, now)``       a tracked object changed our priority
-=============================  ===============================================
+=================================  ===========================================
+event (method)                     trigger
+=================================  ===========================================
+``startup(now)``                   RFC 9568 6.4.1 Startup
+``shutdown(now)``                  RFC 9568 6.4.2 / 6.4.3 Shutdown
+``receive_packet(data, info, …)``  an ADVERTISEMENT arrives (decoded, checked)
+``receive_advert(adv, src, now)``  the same, already decoded
+``handle_timer(now)``              Master_Down_Timer or Adver_Timer fires
+``fault(reason, now)``             keepalived: a tracked object failed
+``recover(reason, now)``           keepalived: that object is well again
+``force_master(reason, now)``      keepalived sync group: follow a member to Master
+``force_backup(reason, now)``      keepalived sync group: follow a member to Backup
+``hold_backup(reason, now)``       keepalived sync group: not yet, wait again
+``set_priority(p, now)``           tracking changed the effective priority
+=================================  ===========================================
+
+Which handler runs is decided by one table, :data:`TRANSITIONS`, keyed by
+(state, event) in the manner of h2's connection state machine: each row names
+the handler, the states the router may be in afterwards and the rule it comes
+from, so the table can be read beside RFC 9568 section 6 and keepalived's FAULT
+rules. Every pair has a row; a pair that does nothing says so.
 
 ``get_timer()`` says when it next wants ``handle_timer``. The object never
 reads a clock, sleeps or touches a socket, so the simulator and the tests drive
 exactly the code the Linux runtime drives.
 
 Timers are one deadline whose meaning depends on the state: Master_Down_Timer
-in Backup, Adver_Timer in Master (the RFC never runs both at once).
+in Backup, Adver_Timer in Master (the RFC never runs both at once), none in
+Initialize and Fault.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from ipaddress import IPv6Address
-from typing import Any
+from typing import Any, NamedTuple
 
 from vrrpy.codec.errors import VRRPDecodeError
 from vrrpy.codec.vrrp import Advertisement, ChecksumForm, IPAddress, PacketInfo, decode_vrrp
@@ -40,7 +53,7 @@ from vrrpy.core.actions import (
 from vrrpy.core.config import RouterConfig
 from vrrpy.core.counters import Counters
 from vrrpy.core.droplog import DropLog
-from vrrpy.core.state import State
+from vrrpy.core.state import Event, State
 from vrrpy.core.timers import master_down_interval, skew_time
 
 logger = logging.getLogger("vrrpy.core")
@@ -48,7 +61,12 @@ logger = logging.getLogger("vrrpy.core")
 _INIT = State.INITIALIZE
 _BACKUP = State.BACKUP
 _MASTER = State.MASTER
+_FAULT = State.FAULT
+_PSEUDO_HEADER = ChecksumForm.PSEUDO_HEADER
 _FE80_SLASH_10 = 0x3FA  # the top 10 bits of an IPv6 link-local address (fe80::/10)
+
+_AdvertHandler = Callable[["VirtualRouter", Advertisement, IPAddress, float], "list[Action]"]
+_TimerHandler = Callable[["VirtualRouter", float, float], "list[Action]"]
 
 
 class VirtualRouter:
@@ -66,6 +84,8 @@ class VirtualRouter:
         self.master_priority: int | None = None
         self.counters = Counters()
         self._deadline: float | None = None
+        self._faults: dict[str, None] = {}
+        """The fault reasons held, in the order raised (a dict as an ordered set)."""
         self._started_at = 0.0
         self._resign_from: IPAddress | None = None
         self._next_assert = 0.0
@@ -74,6 +94,7 @@ class VirtualRouter:
         heard again (None: no episode)."""
         self._peers = frozenset(config.peers)
         self._adverts: dict[int, Advertisement] = {}
+        self._sends: dict[int, SendAdvertisement] = {}
         self._last_data = b""
         self._last_info: PacketInfo | None = None
         self._vips = tuple(config.virtual_addresses)
@@ -86,12 +107,24 @@ class VirtualRouter:
         self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
         self._last_advert: Advertisement = self.advertisement()
         self._passed: tuple[Advertisement, IPAddress, list[tuple[Any, ...]]] | None = None
+        self._repeat: tuple[Advertisement, IPAddress, float] | None = None
+        """Backup only: the Master's advert last accepted, its source and the
+        Master_Down_Interval it set, when a repeat of it can only restart the timer
+        (see :meth:`_backup_advert`). Cleared by anything else that happens."""
+        self._on_advert: _AdvertHandler = _ADVERT_HANDLERS[_INIT]
+        self._on_timer: _TimerHandler = _TIMER_HANDLERS[_INIT]
 
     # ----------------------------------------------------------------- queries
 
     def get_timer(self) -> float | None:
         """The time at which :meth:`handle_timer` must be called next, or None."""
         return self._deadline
+
+    @property
+    def faults(self) -> tuple[str, ...]:
+        """The fault reasons held, in the order raised: the router is in FAULT (or
+        will be at startup) while this is not empty. For a state file or a status page."""
+        return tuple(self._faults)
 
     def split_brain(self, now: float) -> bool:
         """Whether a split-brain episode is going on: we are Master and another, weaker
@@ -133,60 +166,21 @@ class VirtualRouter:
     # ------------------------------------------------------------------ events
 
     def startup(self, now: float) -> list[Action]:
-        """Startup event (RFC 9568 6.4.1): the address owner goes Master, anyone else Backup."""
-        if self.state is not _INIT:
-            return []
-        self._started_at = now
-        if self.priority == 255:
-            return self._become_master(now, _INIT, "startup as address owner (priority 255)")
-        self.master_adver_interval_cs = self.config.interval_cs
-        self.master_address = None
-        self.master_priority = None
-        self._deadline = now + self.master_down_interval
-        return [self._transition(_INIT, _BACKUP, "startup", now)]
+        """Startup event (RFC 9568 6.4.1): the address owner goes Master, anyone else
+        Backup; a router with a fault already held goes to FAULT (keepalived)."""
+        return _TRANSITIONS_BY_KEY[(self.state, Event.STARTUP)](self, "startup", now)
 
     def shutdown(self, now: float) -> list[Action]:
-        """Shutdown event: a Master resigns with a priority-0 advert and withdraws its addresses."""
-        state = self.state
-        self._deadline = None
-        self._split_brain_until = None
-        if state is _MASTER:
-            actions: list[Action] = [self._send(0), RemoveAddresses(self._vips)]
-            actions.append(self._transition(_MASTER, _INIT, "shutdown", now))
-            return actions
-        if state is _BACKUP:
-            return [self._transition(_BACKUP, _INIT, "shutdown", now)]
-        return []
+        """Shutdown event: a Master resigns with a priority-0 advert and withdraws its
+        addresses; a Backup or a faulted router just stops. Held faults are kept."""
+        return _TRANSITIONS_BY_KEY[(self.state, Event.SHUTDOWN)](self, "shutdown", now)
 
     def handle_timer(self, now: float) -> list[Action]:
         """Fire whichever timer is due; calling early or with no timer set does nothing."""
         deadline = self._deadline
         if deadline is None or now < deadline:
             return []
-        if self.state is _MASTER:
-            # Adver_Timer: next deadline from the previous one, so a late wake-up
-            # does not push every later advert back; after a long stall, restart
-            # the cadence from now rather than firing a burst.
-            interval = self.config.interval_cs / 100.0
-            nxt = deadline + interval
-            self._deadline = nxt if nxt > now else now + interval
-            until = self._split_brain_until
-            if until is not None and now >= until:
-                self._split_brain_until = None
-                logger.info(
-                    "%ssplit brain over: no other Master heard for Master_Down_Interval",
-                    self._log_prefix,
-                )
-            return [self._send(self.priority)]
-        # Master_Down_Timer.
-        resigned = self._resign_from
-        if resigned is not None:
-            reason = f"master {resigned} resigned (priority 0), Skew_Time elapsed"
-        elif self.master_address is not None:
-            reason = f"no advert from master {self.master_address} for Master_Down_Interval"
-        else:
-            reason = "no master heard for Master_Down_Interval"
-        return self._become_master(now, _BACKUP, reason)
+        return self._on_timer(self, now, deadline)
 
     def advance_advert(self, when: float, now: float) -> bool:
         """Bring a Master's next advert forward to ``when`` (never later, never before ``now``).
@@ -226,44 +220,354 @@ class VirtualRouter:
                 self._drop(exc.reason, now, "%s", exc.detail)
                 return []
             self._last_data, self._last_info, self._last_advert = data, info, advert
-        return self.receive_advert(advert, info.source, now)
+        return self._on_advert(self, advert, info.source, now)
 
     def receive_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
-        """A decoded advert from ``source``: apply the receive checks, then the state table.
+        """A decoded advert from ``source``: the receive checks, then the state's handler.
+
+        Not running (Initialize) or in FAULT, the advert is dropped and counted
+        (``not_running``, ``fault``) before any check: nothing about it can
+        matter to a router that takes no part in the election.
+        """
+        return self._on_advert(self, advert, source, now)
+
+    def fault(self, reason: str, now: float) -> list[Action]:
+        """A tracked object failed: hold ``reason``, and go to FAULT if it is the first.
+
+        keepalived's FAULT: a Master first resigns with a priority-0 advert (so
+        a Backup takes over after Skew_Time, RFC 9568 6.4.2, rather than after
+        Master_Down_Interval) and withdraws its addresses; a Backup just stops
+        listening. Raised before startup, the fault is remembered and startup
+        goes to FAULT. Raising a reason already held does nothing.
+        """
+        if not isinstance(reason, str) or not reason:
+            raise ValueError(f"a fault needs a reason, got {reason!r}")
+        faults = self._faults
+        if reason in faults:
+            return []
+        faults[reason] = None
+        if len(faults) > 1:
+            logger.info("%sfault also: %s (held: %s)", self._log_prefix, reason, "; ".join(faults))
+            return []
+        return _TRANSITIONS_BY_KEY[(self.state, Event.FAULT)](self, reason, now)
+
+    def recover(self, reason: str, now: float) -> list[Action]:
+        """The tracked object behind ``reason`` is well again: when no reason is left,
+        leave FAULT for Backup with a fresh Master_Down_Timer (Master at once for the
+        address owner), as keepalived does. A reason not held is ignored."""
+        faults = self._faults
+        if reason not in faults:
+            return []
+        del faults[reason]
+        if faults:
+            logger.info(
+                "%sfault cleared: %s (still held: %s)", self._log_prefix, reason, "; ".join(faults)
+            )
+            return []
+        return _TRANSITIONS_BY_KEY[(self.state, Event.RECOVER)](self, reason, now)
+
+    def force_master(self, reason: str, now: float) -> list[Action]:
+        """A Backup becomes Master now, without waiting for its Master_Down_Timer.
+
+        Not an RFC event: keepalived's sync group uses it when another member of
+        the group became Master (see :mod:`vrrpy.core.syncgroup`). Does nothing
+        in any other state.
+        """
+        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_MASTER)](self, reason, now)
+
+    def force_backup(self, reason: str, now: float) -> list[Action]:
+        """A Master steps down to Backup now: it withdraws its addresses, sends no
+        priority-0 advert (keepalived's vrrp_sync_backup does not either) and starts
+        a fresh Master_Down_Timer. Does nothing in any other state."""
+        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_BACKUP)](self, reason, now)
+
+    def hold_backup(self, reason: str, now: float) -> list[Action]:
+        """A Backup whose Master_Down_Timer ran out stays Backup for another
+        Master_Down_Interval: its sync group is not ready to be Master together
+        (keepalived's "prefer backup state to avoid thrashing"). Nothing else."""
+        return _TRANSITIONS_BY_KEY[(self.state, Event.HOLD_BACKUP)](self, reason, now)
+
+    def set_priority(self, priority: int, now: float) -> list[Action]:
+        """Change the effective priority (tracking). It is carried by the next advert.
+
+        A Backup that now outranks the Master (with preemption on) discards the
+        Master's next adverts and takes over when Master_Down_Timer fires; a
+        Master that now ranks below a preempting Backup is taken over the same
+        way. Nothing is sent early, as the RFC has no such event. The state does
+        not change, so this is not a row of :data:`TRANSITIONS`.
+
+        The caller computes the priority: keepalived's effective priority is
+        the base priority plus the weights of the tracked objects, clamped to
+        1..254 (vrrp_set_effective_priority); this method refuses anything
+        outside 1..254 rather than clamping, so that a tracking bug shows.
+
+        As in keepalived, 255 is reserved to the address owner and an owner's
+        priority does not move: tracking cannot turn a router into the owner,
+        nor the owner into something else (RFC 9568 6.1: 255 means "owns the
+        addresses", a fact, not a preference). An owner is only ever faulted.
+        """
+        if self.config.priority == 255:
+            raise ValueError("the address owner's priority is fixed at 255")
+        if isinstance(priority, bool) or not isinstance(priority, int) or not 1 <= priority <= 254:
+            raise ValueError(f"priority must be 1..254, got {priority!r}")
+        self.priority = priority
+        self._repeat = None
+        return []
+
+    # ------------------------------------------------ handlers: Initialize (6.4.1)
+
+    def _startup(self, _reason: str, now: float) -> list[Action]:
+        self._started_at = now
+        if self._faults:
+            return [self._transition(_INIT, _FAULT, f"startup; fault: {self._fault_text()}", now)]
+        if self.priority == 255:
+            return self._become_master(now, _INIT, "startup as address owner (priority 255)")
+        return self._enter_backup(now, _INIT, "startup")
+
+    def _drop_not_running(
+        self, _advert: Advertisement, _source: IPAddress, now: float
+    ) -> list[Action]:
+        self._drop("not_running", now, "")
+        return []
+
+    # ---------------------------------------------------- handlers: Backup (6.4.2)
+
+    def _backup_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
+        """RFC 9568 6.4.2, "If an ADVERTISEMENT is received".
+
+        The Master repeats one advert (the same object, see
+        :meth:`receive_packet`) from one source. Once such an advert has passed
+        the checks without anomaly and been accepted as the Master's, with
+        nothing happening since, a repeat of it can only count and restart
+        Master_Down_Timer: that is the whole of the Backup's per-advert path.
+        Every decision it skips (the checks, priority against ours,
+        preemption) depends only on the advert, the source and our priority,
+        which are all the same; anything else that happens clears it.
+        """
+        repeat = self._repeat
+        if repeat is not None and advert is repeat[0] and source is repeat[1]:
+            counters = self.counters
+            counters.adverts_received += 1
+            if self._count_forms:
+                if advert.checksum_form is _PSEUDO_HEADER:
+                    counters.checksum_pseudo_header += 1
+                else:
+                    counters.checksum_vrrp_only += 1
+            self._deadline = now + repeat[2]
+            return []
+        self._repeat = None
+        anomalies = self._accept(advert, source, now)
+        if anomalies is None:
+            return []
+        priority = advert.priority
+        if priority == 0:
+            self._resign_from = source
+            self._deadline = now + self.skew_time
+            return []
+        cfg = self.config
+        if (
+            priority >= self.priority
+            or not cfg.preempt
+            or now < self._started_at + cfg.preempt_delay
+        ):
+            if cfg.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self.master_address = source
+            self.master_priority = priority
+            self._resign_from = None
+            mdi = master_down_interval(self.priority, self.master_adver_interval_cs, cfg.version)
+            self._deadline = now + mdi
+            if not anomalies and (priority >= self.priority or not cfg.preempt):
+                # Accepted whatever the time: a repeat needs no decision.
+                self._repeat = (advert, source, mdi)
+            return []
+        # Preempt: ignore the weaker Master and let Master_Down_Timer run out.
+        self.counters.lower_priority_discarded += 1
+        return []
+
+    def _backup_timer(self, now: float, _deadline: float) -> list[Action]:
+        """Master_Down_Timer fired: RFC 9568 6.4.2, become Master."""
+        resigned = self._resign_from
+        if resigned is not None:
+            reason = f"master {resigned} resigned (priority 0), Skew_Time elapsed"
+        elif self.master_address is not None:
+            reason = f"no advert from master {self.master_address} for Master_Down_Interval"
+        else:
+            reason = "no master heard for Master_Down_Interval"
+        return self._become_master(now, _BACKUP, reason)
+
+    def _backup_shutdown(self, reason: str, now: float) -> list[Action]:
+        self._deadline = None
+        return [self._transition(_BACKUP, _INIT, reason, now)]
+
+    def _backup_fault(self, _reason: str, now: float) -> list[Action]:
+        """keepalived: a Backup in FAULT stops listening; it has nothing to withdraw."""
+        self._forget_master()
+        return [self._transition(_BACKUP, _FAULT, f"fault: {self._fault_text()}", now)]
+
+    def _force_master(self, reason: str, now: float) -> list[Action]:
+        return self._become_master(now, _BACKUP, reason)
+
+    def _hold_backup(self, _reason: str, now: float) -> list[Action]:
+        self._repeat = None
+        self._deadline = now + self.master_down_interval
+        return []
+
+    # ---------------------------------------------------- handlers: Master (6.4.3)
+
+    def _master_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
+        """RFC 9568 6.4.3, "If an ADVERTISEMENT is received"."""
+        if self._accept(advert, source, now) is None:
+            return []
+        if advert.priority == 0:
+            # Someone resigned: assert ourselves at once so Backups do not race.
+            self._deadline = now + self.config.interval_cs / 100.0
+            return [self._send(self.priority)]
+        if advert.priority > self.priority or (
+            advert.priority == self.priority and int(source) > self._primary_int
+        ):
+            if self.config.version == 3:
+                self.master_adver_interval_cs = advert.interval_cs
+            self.master_address = source
+            self.master_priority = advert.priority
+            self._resign_from = None
+            self._split_brain_until = None
+            self._deadline = now + self.master_down_interval
+            if advert.priority > self.priority:
+                reason = f"higher priority {advert.priority} from {source}"
+            else:
+                reason = f"equal priority {advert.priority} from higher address {source}"
+            actions: list[Action] = []
+            if self.config.higher_prio_send_advert:
+                # keepalived's option of the same name, off by default as there (RFC
+                # 9568 6.4.3 yields silently): one last advert at our priority, so the
+                # better Master hears a weaker one and re-announces the addresses --
+                # hosts may have followed our announcements while we were both Master.
+                actions.append(self._send(self.priority))
+            actions.append(RemoveAddresses(self._vips))
+            actions.append(self._transition(_MASTER, _BACKUP, reason, now))
+            return actions
+        # A weaker router claims Master: a split brain (a partition healing, or a Backup
+        # that cannot hear us). Only a router that believes it is Master sends adverts.
+        self.counters.lower_priority_discarded += 1
+        self._split_brain(advert, source, now)
+        if now >= self._next_assert:
+            # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker router
+            # at once, and refresh learning bridges. The Adver_Timer is kept. And
+            # re-announce the addresses, as keepalived does ("forcing new election"):
+            # hosts that followed the other Master's announcements come back now,
+            # not when their neighbour entries expire. In v2 as well (keepalived
+            # 2.2.7 does the same; RFC 3768 only discards). At most once per advert
+            # interval: a Backup that cannot keep up (and so keeps claiming Master)
+            # must not double the traffic it drowns in.
+            self._next_assert = now + self.config.interval_cs / 100.0
+            return [self._send(self.priority), Announce(self._vips)]
+        return []
+
+    def _master_timer(self, now: float, deadline: float) -> list[Action]:
+        """Adver_Timer fired: RFC 9568 6.4.3, send an advert and restart the timer.
+
+        The next deadline is reckoned from the previous one, so a late wake-up
+        does not push every later advert back; after a long stall the cadence
+        restarts from now rather than firing a burst.
+        """
+        interval = self.config.interval_cs / 100.0
+        nxt = deadline + interval
+        self._deadline = nxt if nxt > now else now + interval
+        until = self._split_brain_until
+        if until is not None and now >= until:
+            self._split_brain_until = None
+            logger.info(
+                "%ssplit brain over: no other Master heard for Master_Down_Interval",
+                self._log_prefix,
+            )
+        return [self._send(self.priority)]
+
+    def _master_shutdown(self, reason: str, now: float) -> list[Action]:
+        """RFC 9568 6.4.3 Shutdown: a priority-0 advert, then the addresses go."""
+        self._deadline = None
+        self._split_brain_until = None
+        return [
+            self._send(0),
+            RemoveAddresses(self._vips),
+            self._transition(_MASTER, _INIT, reason, now),
+        ]
+
+    def _master_fault(self, _reason: str, now: float) -> list[Action]:
+        """keepalived (vrrp_state_leave_master towards FAULT): resign as on shutdown."""
+        self._split_brain_until = None
+        self._forget_master()
+        return [
+            self._send(0),
+            RemoveAddresses(self._vips),
+            self._transition(_MASTER, _FAULT, f"fault: {self._fault_text()}", now),
+        ]
+
+    def _force_backup(self, reason: str, now: float) -> list[Action]:
+        """keepalived's vrrp_sync_backup: leave Master without a priority-0 advert."""
+        self._split_brain_until = None
+        return [RemoveAddresses(self._vips), *self._enter_backup(now, _MASTER, reason)]
+
+    # ----------------------------------------------------------- handlers: Fault
+
+    def _drop_fault(self, _advert: Advertisement, _source: IPAddress, now: float) -> list[Action]:
+        self._drop("fault", now, "")
+        return []
+
+    def _fault_recover(self, reason: str, now: float) -> list[Action]:
+        """keepalived (try_up_instance): the owner straight to Master, anyone else to
+        Backup with Master_Adver_Interval reset to ours and a fresh Master_Down_Timer.
+        A preempt_delay counts again from here, as from a startup."""
+        self._started_at = now
+        if self.priority == 255:
+            return self._become_master(now, _FAULT, f"fault cleared: {reason} (address owner)")
+        return self._enter_backup(now, _FAULT, f"fault cleared: {reason}")
+
+    def _fault_shutdown(self, reason: str, now: float) -> list[Action]:
+        """Nothing to resign from: a faulted router sends nothing and holds nothing."""
+        return [self._transition(_FAULT, _INIT, reason, now)]
+
+    def _ignore(self, *_args: object) -> list[Action]:
+        return []
+
+    # ---------------------------------------------------------- receive checks
+
+    def _accept(
+        self, advert: Advertisement, source: IPAddress, now: float
+    ) -> list[tuple[Any, ...]] | None:
+        """Run (or reuse) the receive checks and count a received advert: None if it
+        is dropped, else the anomalies it showed (logged again for each packet).
 
         The checks depend only on the advert, its source and the configuration:
         when the same advert object (see :meth:`receive_packet`) comes again
         from the same source, their outcome is reused -- the anomalies they
         found are counted and logged again, as for a new packet.
         """
-        if self.state is _INIT:
-            self._drop("not_running", now, "")
-            return []
         passed = self._passed
         if (
             passed is not None
             and advert is passed[0]
             and (source is passed[1] or source == passed[1])
         ):
-            for reason, detail, *args in passed[2]:
+            anomalies = passed[2]
+            for reason, detail, *args in anomalies:
                 self._anomaly(reason, now, detail, *args)
         else:
-            anomalies = self._check(advert, source, now)
-            if anomalies is None:
-                return []
+            found = self._check(advert, source, now)
+            if found is None:
+                return None
+            anomalies = found
             self._passed = (advert, source, anomalies)
         counters = self.counters
         counters.adverts_received += 1
         if self._count_forms:
-            if advert.checksum_form is ChecksumForm.PSEUDO_HEADER:
+            if advert.checksum_form is _PSEUDO_HEADER:
                 counters.checksum_pseudo_header += 1
             else:
                 counters.checksum_vrrp_only += 1
         if advert.priority == 0:
             counters.priority_zero_received += 1
-        if self.state is _BACKUP:
-            return self._backup_receive(advert, source, now)
-        return self._master_receive(advert, source, now)
+        return anomalies
 
     def _check(
         self, advert: Advertisement, source: IPAddress, now: float
@@ -329,99 +633,6 @@ class VirtualRouter:
             note("first_address_not_link_local", "from %s", source)
         return anomalies
 
-    def set_priority(self, priority: int, now: float) -> list[Action]:
-        """Change the effective priority (tracking). It is carried by the next advert.
-
-        A Backup that now outranks the Master (with preemption on) discards the
-        Master's next adverts and takes over when Master_Down_Timer fires; a
-        Master that now ranks below a preempting Backup is taken over the same
-        way. Nothing is sent early, as the RFC has no such event.
-
-        As in keepalived, 255 is reserved to the address owner and an owner's
-        priority does not move: tracking cannot turn a router into the owner,
-        nor the owner into something else (RFC 9568 6.1: 255 means "owns the
-        addresses", a fact, not a preference).
-        """
-        if self.config.priority == 255:
-            raise ValueError("the address owner's priority is fixed at 255")
-        if not isinstance(priority, int) or not 1 <= priority <= 254:
-            raise ValueError(f"priority must be 1..254, got {priority!r}")
-        self.priority = priority
-        return []
-
-    # --------------------------------------------------------- state handlers
-
-    def _backup_receive(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
-        """RFC 9568 6.4.2, "If an ADVERTISEMENT is received"."""
-        if advert.priority == 0:
-            self._resign_from = source
-            self._deadline = now + self.skew_time
-            return []
-        if (
-            advert.priority >= self.priority
-            or not self.config.preempt
-            or now < self._started_at + self.config.preempt_delay
-        ):
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            self.master_address = source
-            self.master_priority = advert.priority
-            self._resign_from = None
-            self._deadline = now + master_down_interval(
-                self.priority, self.master_adver_interval_cs, self.config.version
-            )
-            return []
-        # Preempt: ignore the weaker Master and let Master_Down_Timer run out.
-        self.counters.lower_priority_discarded += 1
-        return []
-
-    def _master_receive(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
-        """RFC 9568 6.4.3, "If an ADVERTISEMENT is received"."""
-        if advert.priority == 0:
-            # Someone resigned: assert ourselves at once so Backups do not race.
-            self._deadline = now + self.config.interval_cs / 100.0
-            return [self._send(self.priority)]
-        if advert.priority > self.priority or (
-            advert.priority == self.priority and int(source) > self._primary_int
-        ):
-            if self.config.version == 3:
-                self.master_adver_interval_cs = advert.interval_cs
-            self.master_address = source
-            self.master_priority = advert.priority
-            self._resign_from = None
-            self._split_brain_until = None
-            self._deadline = now + self.master_down_interval
-            if advert.priority > self.priority:
-                reason = f"higher priority {advert.priority} from {source}"
-            else:
-                reason = f"equal priority {advert.priority} from higher address {source}"
-            actions: list[Action] = []
-            if self.config.higher_prio_send_advert:
-                # keepalived's option of the same name, off by default as there (RFC
-                # 9568 6.4.3 yields silently): one last advert at our priority, so the
-                # better Master hears a weaker one and re-announces the addresses --
-                # hosts may have followed our announcements while we were both Master.
-                actions.append(self._send(self.priority))
-            actions.append(RemoveAddresses(self._vips))
-            actions.append(self._transition(_MASTER, _BACKUP, reason, now))
-            return actions
-        # A weaker router claims Master: a split brain (a partition healing, or a Backup
-        # that cannot hear us). Only a router that believes it is Master sends adverts.
-        self.counters.lower_priority_discarded += 1
-        self._split_brain(advert, source, now)
-        if now >= self._next_assert:
-            # RFC 9568 6.4.3 (new since RFC 5798): assert ourselves to the weaker router
-            # at once, and refresh learning bridges. The Adver_Timer is kept. And
-            # re-announce the addresses, as keepalived does ("forcing new election"):
-            # hosts that followed the other Master's announcements come back now,
-            # not when their neighbour entries expire. In v2 as well (keepalived
-            # 2.2.7 does the same; RFC 3768 only discards). At most once per advert
-            # interval: a Backup that cannot keep up (and so keeps claiming Master)
-            # must not double the traffic it drowns in.
-            self._next_assert = now + self.config.interval_cs / 100.0
-            return [self._send(self.priority), Announce(self._vips)]
-        return []
-
     def _split_brain(self, advert: Advertisement, source: IPAddress, now: float) -> None:
         """Another Master, weaker than us, was heard while we are Master.
 
@@ -460,15 +671,40 @@ class VirtualRouter:
             self._transition(old, _MASTER, reason, now),
         ]
 
+    def _enter_backup(self, now: float, old: State, reason: str) -> list[Action]:
+        """Backup with no Master known yet: our own interval, a fresh Master_Down_Timer."""
+        self._forget_master()
+        self.master_adver_interval_cs = self.config.interval_cs
+        self._deadline = now + self.master_down_interval
+        return [self._transition(old, _BACKUP, reason, now)]
+
+    def _forget_master(self) -> None:
+        self._deadline = None
+        self.master_address = None
+        self.master_priority = None
+        self._resign_from = None
+
+    def _fault_text(self) -> str:
+        return "; ".join(self._faults)
+
     def _send(self, priority: int) -> SendAdvertisement:
         counters = self.counters
         counters.adverts_sent += 1
         if priority == 0:
             counters.priority_zero_sent += 1
-        return SendAdvertisement(self.advertisement(priority))
+        action = self._sends.get(priority)
+        if action is None:
+            # Actions are values: a Master's every advert can be the same object.
+            action = self._sends[priority] = SendAdvertisement(self.advertisement(priority))
+        return action
 
     def _transition(self, old: State, new: State, reason: str, now: float) -> Transition:
+        """Enter ``new``: the one place the state changes, and where the per-advert
+        and per-timer handlers of the new state are looked up in the table."""
         self.state = new
+        self._on_advert = _ADVERT_HANDLERS[new]
+        self._on_timer = _TIMER_HANDLERS[new]
+        self._repeat = None
         counters = self.counters
         counters.transitions += 1
         counters.last_transition = now
@@ -495,3 +731,126 @@ class VirtualRouter:
             f"<VirtualRouter {cfg.name or cfg.vrid} v{cfg.version} IPv{cfg.family} "
             f"{self.state.value} prio={self.priority}>"
         )
+
+
+# ------------------------------------------------------------ the table
+
+
+class Rule(NamedTuple):
+    """One row of :data:`TRANSITIONS`."""
+
+    handler: Callable[..., list[Action]]
+    """Called as ``handler(router, reason, now)``; for ``ADVERT`` as
+    ``handler(router, advert, source, now)``, for ``TIMER`` as
+    ``handler(router, now, deadline)``."""
+    targets: frozenset[State]
+    """The states the router may be in afterwards (its own when nothing changes)."""
+    why: str
+    """Where the rule comes from."""
+
+
+def _rule(handler: Callable[..., list[Action]], why: str, *targets: State) -> Rule:
+    return Rule(handler, frozenset(targets), why)
+
+
+_V = VirtualRouter
+_IGNORE = _V._ignore
+
+TRANSITIONS: Mapping[tuple[State, Event], Rule] = {
+    # ----------------------------------------------------------- Initialize
+    (_INIT, Event.STARTUP): _rule(
+        _V._startup,
+        "RFC 9568 6.4.1: owner to Master, else Backup; keepalived: a fault held -> FAULT",
+        _MASTER,
+        _BACKUP,
+        _FAULT,
+    ),
+    (_INIT, Event.SHUTDOWN): _rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.ADVERT): _rule(_V._drop_not_running, "not running: counted, dropped", _INIT),
+    (_INIT, Event.TIMER): _rule(_IGNORE, "no timer runs", _INIT),
+    (_INIT, Event.FAULT): _rule(_IGNORE, "remembered in faults: startup goes to FAULT", _INIT),
+    (_INIT, Event.RECOVER): _rule(_IGNORE, "forgotten: startup goes as usual", _INIT),
+    (_INIT, Event.FORCE_MASTER): _rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.FORCE_BACKUP): _rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.HOLD_BACKUP): _rule(_IGNORE, "not running", _INIT),
+    # --------------------------------------------------------------- Backup
+    (_BACKUP, Event.STARTUP): _rule(_IGNORE, "running already", _BACKUP),
+    (_BACKUP, Event.SHUTDOWN): _rule(
+        _V._backup_shutdown, "RFC 9568 6.4.2: cancel Master_Down_Timer", _INIT
+    ),
+    (_BACKUP, Event.ADVERT): _rule(
+        _V._backup_advert,
+        "RFC 9568 6.4.2: priority 0 -> Skew_Time; a Master we accept -> restart the timer",
+        _BACKUP,
+    ),
+    (_BACKUP, Event.TIMER): _rule(
+        _V._backup_timer, "RFC 9568 6.4.2: Master_Down_Timer fires -> Master", _MASTER
+    ),
+    (_BACKUP, Event.FAULT): _rule(_V._backup_fault, "keepalived: stop listening", _FAULT),
+    (_BACKUP, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Backup holds no fault", _BACKUP),
+    (_BACKUP, Event.FORCE_MASTER): _rule(
+        _V._force_master, "keepalived vrrp_sync_master: the group goes Master", _MASTER
+    ),
+    (_BACKUP, Event.FORCE_BACKUP): _rule(_IGNORE, "Backup already", _BACKUP),
+    (_BACKUP, Event.HOLD_BACKUP): _rule(
+        _V._hold_backup, "keepalived vrrp_sync_can_goto_master: wait again", _BACKUP
+    ),
+    # --------------------------------------------------------------- Master
+    (_MASTER, Event.STARTUP): _rule(_IGNORE, "running already", _MASTER),
+    (_MASTER, Event.SHUTDOWN): _rule(
+        _V._master_shutdown, "RFC 9568 6.4.3: priority 0, withdraw the addresses", _INIT
+    ),
+    (_MASTER, Event.ADVERT): _rule(
+        _V._master_advert,
+        "RFC 9568 6.4.3: priority 0 -> assert; better -> Backup; weaker -> assert",
+        _MASTER,
+        _BACKUP,
+    ),
+    (_MASTER, Event.TIMER): _rule(
+        _V._master_timer, "RFC 9568 6.4.3: Adver_Timer fires -> send", _MASTER
+    ),
+    (_MASTER, Event.FAULT): _rule(
+        _V._master_fault,
+        "keepalived vrrp_state_leave_master: priority 0, withdraw the addresses",
+        _FAULT,
+    ),
+    (_MASTER, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Master holds no fault", _MASTER),
+    (_MASTER, Event.FORCE_MASTER): _rule(_IGNORE, "Master already", _MASTER),
+    (_MASTER, Event.FORCE_BACKUP): _rule(
+        _V._force_backup,
+        "keepalived vrrp_sync_backup: withdraw the addresses, no priority 0",
+        _BACKUP,
+    ),
+    (_MASTER, Event.HOLD_BACKUP): _rule(_IGNORE, "Master already", _MASTER),
+    # ---------------------------------------------------------------- Fault
+    (_FAULT, Event.STARTUP): _rule(_IGNORE, "running already", _FAULT),
+    (_FAULT, Event.SHUTDOWN): _rule(_V._fault_shutdown, "nothing to resign from: no advert", _INIT),
+    (_FAULT, Event.ADVERT): _rule(_V._drop_fault, "keepalived: counted (fault), dropped", _FAULT),
+    (_FAULT, Event.TIMER): _rule(_IGNORE, "no timer runs", _FAULT),
+    (_FAULT, Event.FAULT): _rule(_IGNORE, "cannot happen: FAULT holds a fault", _FAULT),
+    (_FAULT, Event.RECOVER): _rule(
+        _V._fault_recover,
+        "keepalived try_up_instance: owner -> Master, else Backup with a fresh timer",
+        _MASTER,
+        _BACKUP,
+    ),
+    (_FAULT, Event.FORCE_MASTER): _rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.FORCE_BACKUP): _rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.HOLD_BACKUP): _rule(_IGNORE, "no timer runs", _FAULT),
+}
+"""The state machine: what each event does in each state, and where the rule comes from.
+
+Every (state, event) pair has a row. The two per-packet events (``ADVERT``,
+``TIMER``) are looked up once per state change, not once per packet (see
+:meth:`VirtualRouter._transition`), so the table costs the hot path nothing.
+"""
+
+_TRANSITIONS_BY_KEY: dict[tuple[State, Event], Callable[..., list[Action]]] = {
+    key: rule.handler for key, rule in TRANSITIONS.items()
+}
+_ADVERT_HANDLERS: dict[State, _AdvertHandler] = {
+    state: TRANSITIONS[(state, Event.ADVERT)].handler for state in State
+}
+_TIMER_HANDLERS: dict[State, _TimerHandler] = {
+    state: TRANSITIONS[(state, Event.TIMER)].handler for state in State
+}

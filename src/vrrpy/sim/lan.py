@@ -8,9 +8,12 @@ as the Linux runtime, with time that only moves when the simulator says so.
 Faults: per-link loss, delay and jitter (:meth:`VirtualLAN.link`), partitions
 (:meth:`VirtualLAN.partition`, :meth:`VirtualLAN.heal`), crash without a word
 (:meth:`VirtualLAN.crash`, as SIGKILL plus link down), restart
-(:meth:`VirtualLAN.restart`), graceful stop (:meth:`VirtualLAN.stop`) and
-priority changes (:meth:`VirtualLAN.set_priority`), each either now or at a
-virtual time (:meth:`VirtualLAN.at`).
+(:meth:`VirtualLAN.restart`), graceful stop (:meth:`VirtualLAN.stop`),
+priority changes (:meth:`VirtualLAN.set_priority`) and a host's tracked objects
+failing and recovering (:meth:`VirtualLAN.fault`, :meth:`VirtualLAN.recover`:
+keepalived's FAULT state), each either now or at a virtual time
+(:meth:`VirtualLAN.at`). A host may run several VRIDs as one sync group
+(:meth:`VirtualLAN.sync_group`).
 
 The run is a pure function of the setup and the seed.
 """
@@ -38,6 +41,7 @@ from vrrpy.codec.vrrp import (
 from vrrpy.core.actions import Action, AddAddresses, RemoveAddresses, SendAdvertisement, Transition
 from vrrpy.core.config import RouterConfig
 from vrrpy.core.state import State
+from vrrpy.core.syncgroup import Step, SyncGroup
 from vrrpy.core.vrrp import VirtualRouter
 
 _TIMER = 0
@@ -94,6 +98,14 @@ class Node:
     addresses: set[IPAddress] = field(default_factory=set)
     """Virtual addresses currently installed on this host (what AddAddresses did)."""
     unknown_vrid: int = 0
+    faults: dict[tuple[int, int] | None, dict[str, None]] = field(default_factory=dict)
+    """Faults raised on this host's tracked objects, by router key (None: every router
+    of the host). They outlive a crash: a host restarted with its link still down
+    starts in FAULT."""
+    sync_group_members: dict[str, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    """Sync group name -> the (family, VRID) keys of its members."""
+    sync_groups: dict[str, SyncGroup] = field(default_factory=dict)
+    """The running sync groups (rebuilt, like the routers, at every start)."""
     _wire: dict[int, tuple[Advertisement, bytes, PacketInfo, Advertisement | None]] = field(
         default_factory=dict
     )
@@ -135,6 +147,7 @@ class VirtualLAN:
         self._seq = 0
         self._armed: dict[VirtualRouter, float] = {}
         self._live: set[VirtualRouter] = set()
+        self._grouped: dict[VirtualRouter, tuple[SyncGroup, str]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -187,26 +200,56 @@ class VirtualLAN:
         """Call ``func(*args)`` when the virtual clock reaches ``time``."""
         self._push(time, _CALL, (func, args))
 
+    def sync_group(
+        self, node: Node | str, name: str, vrids: Iterable[int | tuple[int, int]]
+    ) -> None:
+        """Make routers of ``node`` one sync group (keepalived's vrrp_sync_group), from its
+        next start on. ``vrids`` are VRIDs (IPv4) or (family, VRID) pairs, for an
+        IPv4 and an IPv6 instance of one VRID. Members are named ``IPv<family>/<vrid>``."""
+        host = self._node(node)
+        keys = tuple((4, v) if isinstance(v, int) else v for v in vrids)
+        for key in keys:
+            if key not in host.configs:
+                raise ValueError(f"{host.name} has no router IPv{key[0]} VRID {key[1]}")
+            for other, members in host.sync_group_members.items():
+                if key in members and other != name:
+                    raise ValueError(f"IPv{key[0]} VRID {key[1]} is in sync group {other!r}")
+        host.sync_group_members[name] = keys
+
     def start(self, node: Node | str | None = None) -> None:
-        """Start the routers of ``node`` (or of every node) now."""
+        """Start the routers of ``node`` (or of every node) now, faults still held first."""
         for host in [self._node(node)] if node is not None else list(self.nodes.values()):
             host.up = True
+            fresh: dict[tuple[int, int], VirtualRouter] = {}
             for key, config in host.configs.items():
                 router = VirtualRouter(config)
                 old = host.routers.get(key)
                 if old is not None:
                     self._live.discard(old)
-                host.routers[key] = router
+                    self._grouped.pop(old, None)
+                host.routers[key] = fresh[key] = router
                 self._live.add(router)
-                self._apply(host, router, router.startup(self.now))
+                for reason in {**host.faults.get(None, {}), **host.faults.get(key, {})}:
+                    router.fault(reason, self.now)  # remembered: startup goes to FAULT
+            host.sync_groups.clear()
+            grouped: set[tuple[int, int]] = set()
+            for name, keys in host.sync_group_members.items():
+                group = SyncGroup(name, {_member(key): fresh[key] for key in keys})
+                host.sync_groups[name] = group
+                for key in keys:
+                    self._grouped[fresh[key]] = (group, _member(key))
+                grouped.update(keys)
+                self._perform_steps(host, group, group.startup(self.now))
+            for key, router in fresh.items():
+                if key not in grouped:
+                    self._apply(host, router, router.startup(self.now))
 
     def crash(self, node: Node | str) -> None:
         """The host dies without a word (SIGKILL and link down): no priority 0, state lost."""
         host = self._node(node)
         self._note(host, "crash", "killed, link down")
         host.up = False
-        self._live.difference_update(host.routers.values())
-        host.routers.clear()
+        self._forget(host)
         host.addresses.clear()
 
     def restart(self, node: Node | str) -> None:
@@ -222,8 +265,7 @@ class VirtualLAN:
         for router in list(host.routers.values()):
             self._apply(host, router, router.shutdown(self.now))
         host.up = False
-        self._live.difference_update(host.routers.values())
-        host.routers.clear()
+        self._forget(host)
 
     def set_priority(self, node: Node | str, vrid: int, priority: int, family: int = 4) -> None:
         """Change a router's priority at run time, as tracking would."""
@@ -231,6 +273,19 @@ class VirtualLAN:
         self._note(host, "priority", f"vrid {vrid} priority -> {priority}")
         router = host.routers[(family, vrid)]
         self._apply(host, router, router.set_priority(priority, self.now))
+
+    def fault(
+        self, node: Node | str, reason: str, vrid: int | None = None, family: int = 4
+    ) -> None:
+        """A tracked object of ``node`` fails: its routers (or the one for ``vrid``) go to
+        FAULT, and their sync groups with them. Held across crashes and restarts."""
+        self._track(node, reason, vrid, family, up=False)
+
+    def recover(
+        self, node: Node | str, reason: str, vrid: int | None = None, family: int = 4
+    ) -> None:
+        """Undo :meth:`fault` for the same ``reason`` (and ``vrid``, ``family``)."""
+        self._track(node, reason, vrid, family, up=True)
 
     def partition(self, *groups: Iterable[str]) -> None:
         """Split the LAN: hosts hear only hosts of their own group (unlisted hosts form group 0)."""
@@ -248,6 +303,14 @@ class VirtualLAN:
         self.timeline.append(TimelineEntry(self.now, "*", "heal", "partition healed"))
 
     # --------------------------------------------------------------- queries
+
+    def states(self, vrid: int, family: int = 4) -> dict[str, State]:
+        """The state of each live host's router for ``vrid``."""
+        return {
+            host.name: router.state
+            for host in self.nodes.values()
+            if host.up and (router := host.routers.get((family, vrid))) is not None
+        }
 
     def masters(self, vrid: int, family: int = 4) -> list[str]:
         """Names of the live hosts whose router for ``vrid`` is Master."""
@@ -309,7 +372,14 @@ class VirtualLAN:
                     # this wake-up was queued: just queue the new one.
                     self._arm(due, owner)
                     continue
-                self._apply(owner, due, due.handle_timer(time))
+                membership = self._grouped.get(due) if self._grouped else None
+                if membership is not None:
+                    # Through the group: a Backup's takeover waits for its siblings.
+                    group, name = membership
+                    self._perform_steps(owner, group, group.handle_timer(name, time))
+                    self._arm(due, owner)
+                else:
+                    self._apply(owner, due, due.handle_timer(time))
             else:
                 func, args = payload
                 func(*args)
@@ -323,6 +393,57 @@ class VirtualLAN:
     # --------------------------------------------------------------- internals
 
     def _apply(self, host: Node, router: VirtualRouter, actions: list[Action]) -> None:
+        """Perform ``actions`` of ``router``; a sync group then moves its siblings."""
+        self._perform(host, router, actions)
+        if actions and self._grouped:
+            membership = self._grouped.get(router)
+            if membership is not None:
+                group, name = membership
+                self._perform_steps(host, group, group.follow(name, actions, self.now))
+
+    def _perform_steps(self, host: Node, group: SyncGroup, steps: list[Step]) -> None:
+        for name, actions in steps:
+            self._perform(host, group.members[name], actions)
+
+    def _track(
+        self, node: Node | str, reason: str, vrid: int | None, family: int, up: bool
+    ) -> None:
+        host = self._node(node)
+        key = None if vrid is None else (family, vrid)
+        what = "every router" if key is None else f"IPv{family} VRID {vrid}"
+        held = host.faults.setdefault(key, {})
+        if up:
+            held.pop(reason, None)
+        else:
+            held[reason] = None
+        self._note(host, "recover" if up else "fault", f"{what}: {reason}")
+        if not host.up:
+            return
+        for router_key, router in list(host.routers.items()):
+            if key is not None and router_key != key:
+                continue
+            if up and (
+                reason in host.faults.get(None, {}) or reason in host.faults.get(router_key, {})
+            ):
+                continue  # the same reason still holds for this router, raised the other way
+            membership = self._grouped.get(router)
+            if membership is not None:
+                group, name = membership
+                event = group.recover if up else group.fault
+                self._perform_steps(host, group, event(name, reason, self.now))
+                self._arm(router, host)
+            else:
+                event2 = router.recover if up else router.fault
+                self._apply(host, router, event2(reason, self.now))
+
+    def _forget(self, host: Node) -> None:
+        for router in host.routers.values():
+            self._live.discard(router)
+            self._grouped.pop(router, None)
+        host.routers.clear()
+        host.sync_groups.clear()
+
+    def _perform(self, host: Node, router: VirtualRouter, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendAdvertisement):
                 self._broadcast(host, router, action.advert)
@@ -398,3 +519,8 @@ class VirtualLAN:
 
     def _note(self, host: Node, kind: str, detail: str) -> None:
         self.timeline.append(TimelineEntry(self.now, host.name, kind, detail))
+
+
+def _member(key: tuple[int, int]) -> str:
+    """A sync group member's name in the simulator: ``IPv4/51``."""
+    return f"IPv{key[0]}/{key[1]}"
