@@ -137,6 +137,8 @@ class Pacer:
         the general action path (``perform``), when it is the only thing the core asked."""
         self.beat: tuple[float, int] | None = None
         """The key of the beat this Master waits on, or None."""
+        self._gridded = False
+        """The Master's wake-up is on its beat (not the half-interval step onto it)."""
         self.drain = drain
         """Reads every advert already queued on our sockets (see :meth:`_on_timer`);
         ``drain(False)`` may reuse a read made a moment ago for another instance."""
@@ -185,7 +187,10 @@ class Pacer:
                     # advert interval, sharing that wake-up's read of the sockets.
                     slack = router.master_adver_interval_cs / 100.0
             elif state is State.MASTER:
-                self.beat = self.beats.join(self, deadline, router.config.interval_cs)
+                interval_cs = router.config.interval_cs
+                k = deadline * ADVERT_PHASES * 100.0 / interval_cs
+                self._gridded = abs(k - round(k)) < 1e-6
+                self.beat = self.beats.join(self, deadline, interval_cs)
                 return
             self._timer = self.timers.call_at(wake, self._on_timer, slack, order)
 
@@ -234,13 +239,23 @@ class Pacer:
         try:
             now = self.loop.time()
             actions = router.handle_timer(now)
-            if due is not None and actions and type(actions[0]) is SendAdvertisement:
-                self.lateness.append(now - due)
-            if send is not None and len(actions) == 1 and type(actions[0]) is SendAdvertisement:
-                send(actions[0].advert)
-            else:
+            if send is None or len(actions) != 1 or type(actions[0]) is not SendAdvertisement:
+                if due is not None and actions and type(actions[0]) is SendAdvertisement:
+                    self.lateness.append(now - due)
                 self.perform(actions)
                 return  # perform re-arms
+            if due is not None:
+                self.lateness.append(now - due)
+            send(actions[0].advert)
+            if self._gridded and due is not None and router.state is State.MASTER:
+                # The steady beat: this advert left on the beat, so the next one, one
+                # interval later, is on it too (the core restarts its cadence from now
+                # only after a stall: then the general path puts it back on the beat).
+                interval_cs = router.config.interval_cs
+                nxt = router.get_timer()
+                if nxt is not None and nxt == due + interval_cs / 100.0:
+                    self._timer_at = nxt
+                    self.beat = self.beats.join(self, nxt, interval_cs)
         finally:
             if self.beat is None and self._timer is None:
                 self.arm()
