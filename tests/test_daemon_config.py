@@ -16,13 +16,27 @@ from vrrpy.daemon.config import (
     DaemonConfig,
     GlobalConfig,
     InstanceConfig,
+    SyncGroupSpec,
     check_ownership,
+    check_tracking,
     load_config,
     parse_config,
 )
 from vrrpy.runtime.realtime import RealtimeSettings
+from vrrpy.track import (
+    FileSpec,
+    InterfaceSpec,
+    Kind,
+    PingSpec,
+    ProcessSpec,
+    ScriptSpec,
+    Track,
+    spec_from_json,
+)
+from vrrpy.track.protocol import config_line, spec_to_json
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "vrrpyd.toml"
+TRACKING_EXAMPLE = EXAMPLE.with_name("vrrpyd-tracking.toml")
 
 MINIMAL = """
 [[instance]]
@@ -722,3 +736,855 @@ def test_daemon_package_import_is_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+# --- tracking and sync groups -------------------------------------------------------------------
+
+
+def script(name: str = "chk", extra: str = "") -> str:
+    """A [[track_script]] table running /bin/true."""
+    return f'[[track_script]]\nname = "{name}"\nscript = "/bin/true"\n{extra}\n'
+
+
+def tracked(instance_keys: str = "", tables: str = "", after: str = "") -> str:
+    """Track tables, then MINIMAL's instance VI_1 (eth0) with ``instance_keys``, then ``after``."""
+    return f"{tables}\n{MINIMAL}{instance_keys}\n{after}"
+
+
+VI_2 = instance_toml(name='"VI_2"', virtual_addresses='["2001:db8::1"]')
+VI_3 = instance_toml(name='"VI_3"', interface='"eth1"')
+
+
+def group(members: str = '["VI_1", "VI_2"]', extra: str = "", name: str = "gw") -> str:
+    return f'[[sync_group]]\nname = "{name}"\nmembers = {members}\n{extra}\n'
+
+
+def own(interface: str = "eth0") -> Track:
+    return Track(f"interface:{interface}", Kind.INTERFACE, 0)
+
+
+def test_tracking_example_shapes() -> None:
+    config = load_config(TRACKING_EXAMPLE)
+    assert [i.name for i in config.instances] == ["gw4", "gw6"]
+    assert config.checks == {
+        "interface:eth0": InterfaceSpec("interface:eth0", "eth0"),
+        "nginx": ProcessSpec("nginx", "nginx", quorum=1),
+        "interface:eth1": InterfaceSpec("interface:eth1", "eth1"),
+        "chk_nginx": ScriptSpec(
+            "chk_nginx",
+            "/usr/bin/systemctl is-active --quiet nginx.service",
+            interval=2.0,
+            timeout=1.0,
+            rise=2,
+            fall=2,
+            user="nobody",
+        ),
+        "maintenance": FileSpec("maintenance", "/run/vrrpyd-maintenance"),
+        "upstream": PingSpec("upstream", ("198.51.100.1", "2001:db8:ffff::1")),
+    }
+    group_tracks = (
+        Track("interface:eth1", Kind.INTERFACE, 0),
+        Track("chk_nginx", Kind.SCRIPT, -20),
+        Track("maintenance", Kind.FILE, 0),
+        Track("upstream", Kind.PING, 0),
+    )
+    expected = (own(), Track("nginx", Kind.PROCESS, -30), *group_tracks)
+    assert config.instance_tracks == {"gw4": expected, "gw6": expected}
+    assert config.sync_groups == (
+        SyncGroupSpec("gw", ("gw4", "gw6"), group_tracks, tracking_weight=True),
+    )
+
+
+def test_tracking_example_passes_the_host_checks_where_its_interfaces_exist() -> None:
+    config = load_config(TRACKING_EXAMPLE)
+    assert check_tracking(config, lambda name: name in ("eth0", "eth1")) == []
+    assert check_tracking(config, lambda name: name == "eth0") == [
+        ConfigIssue(
+            "sync_group[gw].track_interface",
+            "no interface eth1 in this network namespace (ip link shows what there is)",
+        )
+    ]
+
+
+def test_tracking_example_accepted_by_vrrpyd_check_in_a_namespace_with_eth0_and_eth1() -> None:
+    import subprocess
+    import sys
+
+    from support import require_root
+    from vrrpy.lab import Lab
+
+    require_root()
+    with Lab(hosts=1) as lab:
+        netns = lab["h1"].netns
+        subprocess.run(
+            ["ip", "-n", netns, "link", "add", "eth1", "type", "veth", "peer", "name", "eth1p"],
+            check=True,
+        )
+        done = subprocess.run(
+            ["ip", "netns", "exec", netns, sys.executable, "-m", "vrrpy.daemon", "--check",
+             "-c", str(TRACKING_EXAMPLE)],
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        assert "OK (2 instance(s))" in done.stdout
+
+
+def test_every_check_spec_is_one_the_agent_accepts() -> None:
+    config = load_config(TRACKING_EXAMPLE)
+    for spec in config.checks.values():
+        assert spec_from_json(spec_to_json(spec)) == spec
+    config_line(list(config.checks.values()))  # unique names, encodable
+
+
+def test_no_tracking_means_the_own_interface_only() -> None:
+    config = parse_config(MINIMAL)
+    assert config.checks == {"interface:eth0": InterfaceSpec("interface:eth0", "eth0")}
+    assert config.instance_tracks == {"VI_1": (own(),)}
+    assert config.sync_groups == ()
+
+
+def test_instances_on_one_interface_share_its_check() -> None:
+    config = parse_config(MINIMAL + VI_2 + VI_3)
+    assert list(config.checks) == ["interface:eth0", "interface:eth1"]
+    assert config.instance_tracks["VI_2"] == (own(),)
+    assert config.instance_tracks["VI_3"] == (own("eth1"),)
+
+
+def test_weights_resolve_entry_then_object_then_default() -> None:
+    tables = (
+        script("plain")
+        + script("heavy", "weight = -20\nreverse = true")
+        + '[[track_file]]\nname = "f"\nfile = "/run/f"\n'
+        + '[[track_file]]\nname = "g"\nfile = "/run/g"\nweight = -5\n'
+        + '[[track_process]]\nname = "p"\nprocess = "nginx"\nweight = 10\n'
+        + '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1"]\n'
+    )
+    keys = (
+        'track_interface = ["eth1", { name = "eth2", weight = -10, reverse = true }]\n'
+        'track_script = ["plain", "heavy", { name = "heavy2", weight = 0 }]\n'
+        'track_file = ["f", { name = "g", reverse = true }]\n'
+        'track_process = [{ name = "p", weight = 0 }]\n'
+        'track_ping = [{ name = "gw", weight = 253 }]\n'
+    )
+    text = tracked(keys, tables + script("heavy2", "weight = -20\nreverse = true"))
+    (tracks,) = parse_config(text).instance_tracks.values()
+    assert tracks == (
+        own(),
+        Track("interface:eth1", Kind.INTERFACE, 0),
+        Track("interface:eth2", Kind.INTERFACE, -10, reverse=True),
+        Track("plain", Kind.SCRIPT, 0),
+        Track("heavy", Kind.SCRIPT, -20, reverse=True),
+        Track("heavy2", Kind.SCRIPT, 0, reverse=True),  # the entry's weight, the object's reverse
+        Track("f", Kind.FILE, 1),  # keepalived's default weight for a file
+        Track("g", Kind.FILE, -5, reverse=True),
+        Track("p", Kind.PROCESS, 0),
+        Track("gw", Kind.PING, 253),
+    )
+
+
+def test_script_table_every_key() -> None:
+    text = tracked(
+        'track_script = ["chk"]',
+        "[[track_script]]\n"
+        'name = "chk"\n'
+        "script = \"/usr/local/bin/check 'a b' c\"\n"
+        "interval = 2\ntimeout = 0.5\nrise = 3\nfall = 4\n"
+        'user = "nobody"\ngroup = "nogroup"\ninit_fail = true\n',
+    )
+    spec = parse_config(text).checks["chk"]
+    assert spec == ScriptSpec(
+        "chk", "/usr/local/bin/check 'a b' c", 2.0, 0.5, 3, 4, "nobody", "nogroup", True
+    )
+    assert isinstance(spec, ScriptSpec) and spec.argv == ["/usr/local/bin/check", "a b", "c"]
+    defaults = parse_config(tracked('track_script = ["chk"]', script())).checks["chk"]
+    assert defaults == ScriptSpec("chk", "/bin/true")
+    assert isinstance(defaults, ScriptSpec) and defaults.effective_timeout == 1.0
+
+
+def test_process_table_keys() -> None:
+    def spec(table: str) -> object:
+        text = tracked('track_process = ["p"]', f'[[track_process]]\nname = "p"\n{table}\n')
+        return parse_config(text).checks["p"]
+
+    assert spec('process = "nginx"') == ProcessSpec("p", "nginx")
+    assert spec('process = "/usr/sbin/nginx"\nparams = ["-g", "daemon off;"]') == ProcessSpec(
+        "p", "/usr/sbin/nginx", params=("-g", "daemon off;"), param_match="exact"
+    )
+    assert spec(
+        'process = "python3"\nparams = ["-m", "app"]\nparam_match = "initial"\n'
+        "quorum = 2\nquorum_max = 4\ninterval = 0.5\nfull_command = true"
+    ) == ProcessSpec("p", "python3", ("-m", "app"), "initial", True, 2, 4, 0.5)
+    # keepalived: quorum_max 0 alone tracks that no such process runs.
+    assert spec('process = "telnetd"\nquorum_max = 0') == ProcessSpec(
+        "p", "telnetd", quorum=0, quorum_max=0
+    )
+    # A long name is fine against the command line.
+    long = spec('process = "a-very-long-daemon-name"\nfull_command = true')
+    assert isinstance(long, ProcessSpec) and long.uses_cmdline
+
+
+def test_ping_table_keys() -> None:
+    text = tracked(
+        'track_ping = ["gw"]',
+        '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1", "fe80::1%eth0", "2001:db8::1"]\n'
+        "interval = 0.5\ntimeout = 0.25\ncount = 5\nquorum = 2\n",
+    )
+    assert parse_config(text).checks["gw"] == PingSpec(
+        "gw", ("192.0.2.1", "fe80::1%eth0", "2001:db8::1"), 0.5, 0.25, 5, 2
+    )
+
+
+def test_sync_group_tracks_go_to_every_member_after_their_own() -> None:
+    text = tracked(
+        'track_script = ["mine"]',
+        script("mine") + script("shared", "weight = -10"),
+        VI_2 + group(extra='track_script = ["shared"]\ntrack_interface = ["eth1"]'),
+    )
+    config = parse_config(text)
+    # In the order of the keys (track_interface, track_script, ...), then of each array.
+    shared = (Track("interface:eth1", Kind.INTERFACE), Track("shared", Kind.SCRIPT, -10))
+    assert config.instance_tracks == {
+        "VI_1": (own(), Track("mine", Kind.SCRIPT), *shared),
+        "VI_2": (own(), *shared),
+    }
+    assert config.sync_groups == (SyncGroupSpec("gw", ("VI_1", "VI_2"), shared),)
+
+
+def test_sync_groups_in_file_order() -> None:
+    vi4 = instance_toml(name='"VI_4"', interface='"eth1"', vrid="52")
+    text = MINIMAL + VI_2 + VI_3 + vi4
+    text += group('["VI_3", "VI_4"]', name="b") + group(name="a")
+    config = parse_config(text)
+    assert [(g.name, g.members) for g in config.sync_groups] == [
+        ("b", ("VI_3", "VI_4")),
+        ("a", ("VI_1", "VI_2")),
+    ]
+    assert all(not g.tracking_weight and g.tracks == () for g in config.sync_groups)
+
+
+def test_weighted_member_tracks_with_tracking_weight() -> None:
+    text = tracked(
+        'track_script = [{ name = "chk", weight = -20 }]',
+        script(),
+        VI_2 + group(extra="tracking_weight = true"),
+    )
+    config = parse_config(text)
+    assert config.instance_tracks["VI_1"][1] == Track("chk", Kind.SCRIPT, -20)
+    assert config.sync_groups[0].tracking_weight
+
+
+def test_owner_may_track_with_weight_zero() -> None:
+    text = tracked(
+        'priority = 255\ntrack_script = ["chk"]\ntrack_file = [{ name = "f", weight = 0 }]',
+        script() + '[[track_file]]\nname = "f"\nfile = "/run/f"\n',
+    )
+    assert parse_config(text).instance_tracks["VI_1"][1:] == (
+        Track("chk", Kind.SCRIPT, 0),
+        Track("f", Kind.FILE, 0),
+    )
+
+
+def test_owners_may_be_grouped_together() -> None:
+    text = (
+        instance_toml(priority="255")
+        + instance_toml(name='"VI_2"', priority="255", virtual_addresses='["2001:db8::1"]')
+        + group()
+    )
+    assert parse_config(text).sync_groups[0].members == ("VI_1", "VI_2")
+
+
+TRACK_BAD = [
+    # (id, file text, expected key, regex the message must match)
+    (
+        "unknown-script",
+        tracked('track_script = ["chk_x"]'),
+        "instance[VI_1].track_script[0]",
+        r"^no track_script named chk_x \(the file has no \[\[track_script\]\]\)$",
+    ),
+    (
+        "unknown-script-close",
+        tracked('track_script = ["chk_nginx", "chk_ngnix"]', script("chk_nginx")),
+        "instance[VI_1].track_script[1]",
+        r"^no track_script named chk_ngnix; did you mean chk_nginx\?$",
+    ),
+    (
+        "name-of-another-kind",
+        tracked('track_script = ["chk"]\ntrack_file = ["chk"]', script()),
+        "instance[VI_1].track_file[0]",
+        r"no track_file named chk \(there is a track_script of that name\)",
+    ),
+    (
+        "unknown-ping-in-group",
+        MINIMAL + VI_2 + group(extra='track_ping = ["gw"]'),
+        "sync_group[gw].track_ping[0]",
+        r"no track_ping named gw",
+    ),
+    (
+        "weight-254-on-object",
+        tracked('track_script = ["chk"]', script(extra="weight = 254")),
+        "track_script[chk].weight",
+        r"-253\.\.253, got 254 \(keepalived turns \+/-254 into \+/-253",
+    ),
+    (
+        "weight-minus-254-on-entry",
+        tracked('track_interface = [{ name = "eth1", weight = -254 }]'),
+        "instance[VI_1].track_interface[0].weight",
+        r"-253\.\.253, got -254",
+    ),
+    (
+        "weight-float",
+        tracked('track_interface = [{ name = "eth1", weight = -1.5 }]'),
+        "instance[VI_1].track_interface[0].weight",
+        r"integer.*float",
+    ),
+    (
+        "reverse-string",
+        tracked('track_script = ["chk"]', script(extra='reverse = "yes"')),
+        "track_script[chk].reverse",
+        r"true or false",
+    ),
+    (
+        "entry-unknown-key",
+        tracked('track_script = [{ name = "chk", wieght = -2 }]', script()),
+        "instance[VI_1].track_script[0].wieght",
+        r'did you mean "weight"',
+    ),
+    (
+        "entry-without-name",
+        tracked("track_interface = [{ weight = -2 }]"),
+        "instance[VI_1].track_interface[0].name",
+        r"required",
+    ),
+    (
+        "entry-integer",
+        tracked("track_interface = [1]"),
+        "instance[VI_1].track_interface[0]",
+        r"a name or a \{ name = \.\.\., weight = \.\.\. \} table, got an integer",
+    ),
+    (
+        "track-key-not-array",
+        tracked('track_interface = "eth1"'),
+        "instance[VI_1].track_interface",
+        r"must be an array .* got a string",
+    ),
+    (
+        "track-interface-bad-name",
+        tracked('track_interface = ["eth 1"]'),
+        "instance[VI_1].track_interface[0]",
+        r"whitespace",
+    ),
+    (
+        "own-interface-tracked",
+        tracked('track_interface = [{ name = "eth0", weight = -10 }]'),
+        "instance[VI_1].track_interface[0]",
+        r"eth0 is this instance's own interface, always tracked with weight 0",
+    ),
+    (
+        "tracked-twice",
+        tracked('track_script = ["chk", { name = "chk", weight = -5 }]', script()),
+        "instance[VI_1].track_script[1]",
+        r"chk is already tracked by instance\[VI_1\]\.track_script\[0\]",
+    ),
+    (
+        "duplicate-name-across-tables",
+        tracked(
+            'track_script = ["x"]',
+            script("x") + '[[track_file]]\nname = "x"\nfile = "/run/x"\n',
+        ),
+        "track_file[0].name",
+        r'"x" is already the name of track_script\[0\]; .*unique across all the track tables',
+    ),
+    (
+        "check-name-with-colon",
+        tracked('track_script = ["interface:eth1"]', script("interface:eth1")),
+        "track_script[0].name",
+        r"':' is kept for vrrpy's own names",
+    ),
+    (
+        "check-name-missing",
+        '[[track_script]]\nscript = "/bin/true"\n' + MINIMAL,
+        "track_script[0].name",
+        r"required",
+    ),
+    (
+        "unused-check",
+        tracked(tables=script("lonely")),
+        "track_script[lonely]",
+        r"tracked by no instance and no sync group",
+    ),
+    (
+        "unknown-script-key",
+        tracked('track_script = ["chk"]', script(extra="intervall = 2")),
+        "track_script[chk].intervall",
+        r'did you mean "interval"',
+    ),
+    (
+        "script-single-table",
+        '[track_script]\nname = "chk"\n' + MINIMAL,
+        "track_script",
+        r"write \[\[track_script\]\]",
+    ),
+    (
+        "script-not-absolute",
+        tracked(
+            'track_script = ["chk"]', '[[track_script]]\nname = "chk"\nscript = "check-nginx -q"\n'
+        ),
+        "track_script[chk].script",
+        r'"check-nginx" is not an absolute path',
+    ),
+    (
+        "script-missing",
+        tracked('track_script = ["chk"]', '[[track_script]]\nname = "chk"\n'),
+        "track_script[chk].script",
+        r"required",
+    ),
+    (
+        "script-blank",
+        tracked('track_script = ["chk"]', '[[track_script]]\nname = "chk"\nscript = "  "\n'),
+        "track_script[chk].script",
+        r"must name a program",
+    ),
+    (
+        "script-unbalanced-quote",
+        tracked(
+            'track_script = ["chk"]',
+            '[[track_script]]\nname = "chk"\nscript = "/bin/check \'oops"\n',
+        ),
+        "track_script[chk].script",
+        r"cannot be split into words",
+    ),
+    (
+        "script-interval-zero",
+        tracked('track_script = ["chk"]', script(extra="interval = 0")),
+        "track_script[chk].interval",
+        r"0\.01\.\.86400, got 0",
+    ),
+    (
+        "script-interval-two-days",
+        tracked('track_script = ["chk"]', script(extra="interval = 172800")),
+        "track_script[chk].interval",
+        r"0\.01\.\.86400, got 172800",
+    ),
+    (
+        "script-timeout-negative",
+        tracked('track_script = ["chk"]', script(extra="timeout = -1")),
+        "track_script[chk].timeout",
+        r"0\.01\.\.86400, got -1",
+    ),
+    (
+        "script-rise-zero",
+        tracked('track_script = ["chk"]', script(extra="rise = 0")),
+        "track_script[chk].rise",
+        r"1\.\.65535, got 0",
+    ),
+    (
+        "script-fall-float",
+        tracked('track_script = ["chk"]', script(extra="fall = 2.0")),
+        "track_script[chk].fall",
+        r"integer.*float",
+    ),
+    (
+        "script-group-without-user",
+        tracked('track_script = ["chk"]', script(extra='group = "nogroup"')),
+        "track_script[chk].group",
+        r"needs user",
+    ),
+    (
+        "script-user-empty",
+        tracked('track_script = ["chk"]', script(extra='user = ""')),
+        "track_script[chk].user",
+        r"must be a user name",
+    ),
+    (
+        "script-init-fail-string",
+        tracked('track_script = ["chk"]', script(extra='init_fail = "yes"')),
+        "track_script[chk].init_fail",
+        r"true or false",
+    ),
+    (
+        "file-relative",
+        tracked('track_file = ["f"]', '[[track_file]]\nname = "f"\nfile = "prio"\n'),
+        "track_file[f].file",
+        r"absolute path of a file",
+    ),
+    (
+        "file-directory",
+        tracked('track_file = ["f"]', '[[track_file]]\nname = "f"\nfile = "/run/"\n'),
+        "track_file[f].file",
+        r"absolute path of a file",
+    ),
+    (
+        "process-name-too-long",
+        tracked(
+            'track_process = ["p"]',
+            '[[track_process]]\nname = "p"\nprocess = "a-very-long-daemon-name"\n',
+        ),
+        "track_process[p].process",
+        r"longer than a process name \(comm, 15 bytes\).*full_command = true",
+    ),
+    (
+        "process-param-match",
+        tracked(
+            'track_process = ["p"]',
+            '[[track_process]]\nname = "p"\nprocess = "x"\nparam_match = "fuzzy"\n',
+        ),
+        "track_process[p].param_match",
+        r'"exact", "partial" or "initial", got "fuzzy"',
+    ),
+    (
+        "process-quorum-max-below-quorum",
+        tracked(
+            'track_process = ["p"]',
+            '[[track_process]]\nname = "p"\nprocess = "x"\nquorum = 3\nquorum_max = 2\n',
+        ),
+        "track_process[p].quorum_max",
+        r">= quorum \(3\), got 2",
+    ),
+    (
+        "process-quorum-zero-alone",
+        tracked(
+            'track_process = ["p"]', '[[track_process]]\nname = "p"\nprocess = "x"\nquorum = 0\n'
+        ),
+        "track_process[p].quorum",
+        r"met whatever runs",
+    ),
+    (
+        "process-params-not-strings",
+        tracked(
+            'track_process = ["p"]', '[[track_process]]\nname = "p"\nprocess = "x"\nparams = [1]\n'
+        ),
+        "track_process[p].params",
+        r"item 0 must be a string",
+    ),
+    (
+        "ping-not-an-address",
+        tracked('track_ping = ["gw"]', '[[track_ping]]\nname = "gw"\ntargets = ["gateway"]\n'),
+        "track_ping[gw].targets",
+        r'"gateway" is not an IP address',
+    ),
+    (
+        "ping-prefix",
+        tracked('track_ping = ["gw"]', '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1/24"]\n'),
+        "track_ping[gw].targets",
+        r"not an IP address",
+    ),
+    (
+        "ping-multicast",
+        tracked('track_ping = ["gw"]', '[[track_ping]]\nname = "gw"\ntargets = ["224.0.0.1"]\n'),
+        "track_ping[gw].targets",
+        r"224\.0\.0\.1 is multicast",
+    ),
+    (
+        "ping-link-local-without-zone",
+        tracked('track_ping = ["gw"]', '[[track_ping]]\nname = "gw"\ntargets = ["fe80::1"]\n'),
+        "track_ping[gw].targets",
+        r"fe80::1 is link-local: say on which interface, as fe80::1%eth0",
+    ),
+    (
+        "ping-twice",
+        tracked(
+            'track_ping = ["gw"]',
+            '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1", "192.0.2.1"]\n',
+        ),
+        "track_ping[gw].targets",
+        r"listed twice",
+    ),
+    (
+        "ping-empty",
+        tracked('track_ping = ["gw"]', '[[track_ping]]\nname = "gw"\ntargets = []\n'),
+        "track_ping[gw].targets",
+        r"at least one",
+    ),
+    (
+        "ping-quorum-above-targets",
+        tracked(
+            'track_ping = ["gw"]',
+            '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1", "192.0.2.2"]\nquorum = 3\n',
+        ),
+        "track_ping[gw].quorum",
+        r"3 is more than the 2 target\(s\)",
+    ),
+    (
+        "ping-count-zero",
+        tracked(
+            'track_ping = ["gw"]',
+            '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1"]\ncount = 0\n',
+        ),
+        "track_ping[gw].count",
+        r"1\.\.65535, got 0",
+    ),
+    (
+        "ping-timeout-zero",
+        tracked(
+            'track_ping = ["gw"]',
+            '[[track_ping]]\nname = "gw"\ntargets = ["192.0.2.1"]\ntimeout = 0\n',
+        ),
+        "track_ping[gw].timeout",
+        r"0\.01\.\.86400, got 0",
+    ),
+    (
+        "owner-weighted-script-default",
+        tracked('priority = 255\ntrack_script = ["chk"]', script(extra="weight = -20")),
+        "instance[VI_1].track_script[0]",
+        r"VI_1 has priority 255 \(address owner\), which never moves, so weight -20 "
+        r"\(the track_script's own\) would do nothing",
+    ),
+    (
+        "owner-weighted-interface",
+        tracked('priority = 255\ntrack_interface = [{ name = "eth1", weight = 10 }]'),
+        "instance[VI_1].track_interface[0]",
+        r"so weight 10 would do nothing",
+    ),
+    (
+        "owner-file-default-weight",
+        tracked(
+            'priority = 255\ntrack_file = ["f"]', '[[track_file]]\nname = "f"\nfile = "/run/f"\n'
+        ),
+        "instance[VI_1].track_file[0]",
+        r"weight 1 \(a track_file's default\) would do nothing.*set weight = 0",
+    ),
+    (
+        "member-weighted-without-tracking-weight",
+        tracked('track_script = [{ name = "chk", weight = -20 }]', script(), VI_2 + group()),
+        "instance[VI_1].track_script[0]",
+        r"weight -20 on a member of sync_group\[gw\].*tracking_weight = true",
+    ),
+    (
+        "group-track-also-on-member",
+        tracked('track_script = ["chk"]', script(), VI_2 + group(extra='track_script = ["chk"]')),
+        "sync_group[gw].track_script[0]",
+        r"chk is also tracked by its member VI_1 \(instance\[VI_1\]\.track_script\[0\]\)",
+    ),
+    (
+        "group-tracks-a-members-own-interface",
+        MINIMAL + VI_2 + group(extra='track_interface = ["eth0"]'),
+        "sync_group[gw].track_interface[0]",
+        r"eth0 is also tracked by its member VI_1 \(instance\[VI_1\]\.interface\)",
+    ),
+    (
+        "group-weighted-track-with-owner-member",
+        instance_toml(priority="255")
+        + instance_toml(name='"VI_2"', priority="255", virtual_addresses='["2001:db8::1"]')
+        + script(extra="weight = -5")
+        + group(extra='track_script = ["chk"]'),
+        "sync_group[gw].track_script[0]",
+        r"VI_1 has priority 255 \(address owner\)",
+    ),
+    (
+        "group-tracked-twice",
+        MINIMAL + VI_2 + group(extra='track_interface = ["eth1", "eth1"]'),
+        "sync_group[gw].track_interface[1]",
+        r"eth1 is tracked twice by sync_group\[gw\]",
+    ),
+    (
+        "group-unknown-instance",
+        MINIMAL + VI_2 + group('["VI_1", "VI_2", "VI_9"]'),
+        "sync_group[gw].members[2]",
+        r"^no instance named VI_9; did you mean VI_\d\?$",
+    ),
+    (
+        "instance-in-two-groups",
+        MINIMAL + VI_2 + VI_3 + group(name="a") + group('["VI_2", "VI_3"]', name="b"),
+        "sync_group[b].members[0]",
+        r"VI_2 is already a member of sync_group\[a\]: an instance belongs to one sync group",
+    ),
+    (
+        "group-of-one",
+        MINIMAL + group('["VI_1"]'),
+        "sync_group[gw].members",
+        r"a group of one instance moves nothing",
+    ),
+    (
+        "group-member-twice",
+        MINIMAL + VI_2 + group('["VI_1", "VI_2", "VI_1"]'),
+        "sync_group[gw].members[2]",
+        r"VI_1 is listed twice",
+    ),
+    (
+        "group-empty",
+        MINIMAL + group("[]"),
+        "sync_group[gw].members",
+        r"must list the instances",
+    ),
+    (
+        "group-without-members",
+        MINIMAL + '[[sync_group]]\nname = "gw"\n',
+        "sync_group[gw].members",
+        r"required",
+    ),
+    (
+        "group-owner-and-not",
+        instance_toml(priority="255") + VI_2 + group(),
+        "sync_group[gw].members",
+        r"VI_1 has priority 255 \(address owner\) and VI_2 has not",
+    ),
+    (
+        "group-duplicate-name",
+        MINIMAL
+        + VI_2
+        + VI_3
+        + instance_toml(name='"VI_4"', interface='"eth1"', vrid="52")
+        + group()
+        + group('["VI_3", "VI_4"]'),
+        "sync_group[1].name",
+        r'"gw" is already the name of sync_group\[0\]',
+    ),
+    (
+        "group-unknown-key",
+        MINIMAL + VI_2 + group(extra='notify_master = "/bin/true"'),
+        "sync_group[gw].notify_master",
+        r'unknown key "notify_master"',
+    ),
+    (
+        "group-tracking-weight-string",
+        MINIMAL + VI_2 + group(extra='tracking_weight = "yes"'),
+        "sync_group[gw].tracking_weight",
+        r"true or false",
+    ),
+    (
+        "sync-group-single-table",
+        MINIMAL + '[sync_group]\nname = "gw"\n',
+        "sync_group",
+        r"write \[\[sync_group\]\]",
+    ),
+    (
+        "keepalived-table-name",
+        MINIMAL + '[[vrrp_script]]\nname = "x"\n',
+        "vrrp_script",
+        r"^keepalived's vrrp_script is \[\[track_script\]\] here$",
+    ),
+    (
+        "heartbeat-table-name",
+        MINIMAL + '[[ping_group]]\nname = "x"\n',
+        "ping_group",
+        r"^Heartbeat's ping_group is \[\[track_ping\]\] here$",
+    ),
+    (
+        "unknown-top-level-typo",
+        MINIMAL + '[[track_scripts]]\nname = "x"\n',
+        "track_scripts",
+        r'did you mean "track_script"',
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "message"), [b[1:] for b in TRACK_BAD], ids=[b[0] for b in TRACK_BAD]
+)
+def test_bad_tracking_reports_key_and_reason(text: str, key: str, message: str) -> None:
+    issues = issues_of(text)
+    matching = [issue for issue in issues if issue.key == key]
+    assert matching, f"no issue for {key}; got {[str(i) for i in issues]}"
+    assert any(re.search(message, issue.message) for issue in matching), [str(i) for i in issues]
+    assert len(issues) == 1, [str(i) for i in issues]
+
+
+def test_a_broken_table_is_not_also_reported_missing() -> None:
+    # The table's own mistake is the one issue; the instance naming it hears nothing.
+    issues = issues_of(tracked('track_script = ["chk"]', script(extra="rise = 0")))
+    assert [i.key for i in issues] == ["track_script[chk].rise"]
+
+
+def test_tracking_errors_all_at_once() -> None:
+    text = tracked(
+        'priority = 255\ntrack_script = ["chk", "nope"]',
+        script(extra="weight = -10\ninterval = 0"),
+        VI_2 + group('["VI_1", "VI_2", "VI_7"]'),
+    )
+    keys = [issue.key for issue in issues_of(text)]
+    assert keys == [
+        "track_script[chk].interval",
+        "sync_group[gw].members[2]",
+        "sync_group[gw].members",
+        "instance[VI_1].track_script[1]",
+    ]
+
+
+# --- what only the host can say ------------------------------------------------------------------
+
+
+def host_config(table: str, keys: str = 'track_script = ["chk"]') -> DaemonConfig:
+    return parse_config(tracked(keys, table))
+
+
+def test_host_accepts_an_executable_script_and_an_existing_user() -> None:
+    config = host_config(script(extra='user = "nobody"\ngroup = "nogroup"'))
+    assert check_tracking(config) == []
+
+
+def test_host_missing_program(tmp_path: Path) -> None:
+    program = tmp_path / "nope"
+    config = host_config(f'[[track_script]]\nname = "chk"\nscript = "{program} -q"\n')
+    assert check_tracking(config) == [
+        ConfigIssue("track_script[chk].script", f"{program}: No such file or directory")
+    ]
+
+
+def test_host_program_not_executable(tmp_path: Path) -> None:
+    program = tmp_path / "check"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o644)
+    config = host_config(f'[[track_script]]\nname = "chk"\nscript = "{program}"\n')
+    (issue,) = check_tracking(config)
+    assert issue.key == "track_script[chk].script"
+    assert re.search(r"is not executable by this daemon's user \(mode -rw-r--r--", issue.message)
+
+
+def test_host_program_executable_by_its_owner_only(tmp_path: Path) -> None:
+    program = tmp_path / "check"
+    program.write_text("#!/bin/sh\nexit 0\n")
+    program.chmod(0o700)
+    table = f'[[track_script]]\nname = "chk"\nscript = "{program}"\n'
+    assert check_tracking(host_config(table)) == []  # ours
+    os_uid = program.stat().st_uid
+    if os_uid == 65534:  # pragma: no cover - the test runs as nobody
+        pytest.skip("runs as nobody")
+    (issue,) = check_tracking(host_config(table + 'user = "nobody"\n'))
+    assert issue.key == "track_script[chk].script"
+    assert "is not executable by user nobody (mode -rwx------" in issue.message
+
+
+def test_host_program_is_a_directory(tmp_path: Path) -> None:
+    config = host_config(f'[[track_script]]\nname = "chk"\nscript = "{tmp_path}"\n')
+    assert check_tracking(config) == [
+        ConfigIssue("track_script[chk].script", f"{tmp_path} is not a regular file")
+    ]
+
+
+def test_host_unknown_user_and_group() -> None:
+    config = host_config(script(extra='user = "no-such-user-x"\ngroup = "no-such-group-x"'))
+    assert check_tracking(config) == [
+        ConfigIssue("track_script[chk].user", "no user no-such-user-x on this host"),
+        ConfigIssue("track_script[chk].group", "no group no-such-group-x on this host"),
+    ]
+
+
+def test_host_track_file_directory(tmp_path: Path) -> None:
+    table = '[[track_file]]\nname = "f"\nfile = "{}"\n'
+    good = host_config(table.format(tmp_path / "prio"), 'track_file = ["f"]')
+    assert check_tracking(good) == []
+    missing = tmp_path / "gone" / "prio"
+    bad = host_config(table.format(missing), 'track_file = ["f"]')
+    assert check_tracking(bad) == [
+        ConfigIssue(
+            "track_file[f].file",
+            f"directory {missing.parent} does not exist here: the file's directory is what "
+            "is watched",
+        )
+    ]
+
+
+def test_host_tracked_interfaces_named_where_they_are_tracked() -> None:
+    text = tracked(
+        'track_interface = ["eth1", "eth2"]',
+        after=VI_2 + group(extra='track_interface = ["eth3"]'),
+    )
+    config = parse_config(text)
+    # Without a lookup, interfaces are not checked; the instances' own are main's to check.
+    assert check_tracking(config) == []
+    issues = check_tracking(config, lambda name: name in ("eth0", "eth2"), "in netns blue")
+    message = "no interface {} in netns blue (ip link shows what there is)"
+    assert issues == [
+        ConfigIssue("instance[VI_1].track_interface", message.format("eth1")),
+        ConfigIssue("sync_group[gw].track_interface", message.format("eth3")),
+    ]

@@ -119,6 +119,7 @@ class RefusingRuntime:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, on_transition: Any = None) -> None:
         self.instances: dict[str, Any] = {}
+        self.sync_groups: dict[str, Any] = {}
 
     async def start_async(self, specs: Any) -> None:
         raise InstanceStartError("VI_1", "virtual_addresses", "192.0.2.100/24: cannot add it")
@@ -128,6 +129,18 @@ class RefusingRuntime:
         yield
 
     def stop(self) -> None:
+        pass
+
+    def set_sync_groups(self, groups: Any) -> None:
+        pass
+
+    def fault(self, name: str, reason: str) -> None:
+        pass
+
+    def recover(self, name: str, reason: str) -> None:
+        pass
+
+    def set_priority(self, name: str, priority: int) -> None:
         pass
 
 

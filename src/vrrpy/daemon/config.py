@@ -11,7 +11,9 @@ instances.
 
 Nothing here looks at the host. Whether a priority-255 instance really owns its
 addresses depends on the interface at start time, so that is left to
-:func:`check_ownership`, which the daemon calls with the addresses it sees.
+:func:`check_ownership`, which the daemon calls with the addresses it sees; and
+whether a check script can run, its user exists, a track_file's directory and a
+tracked interface are there, to :func:`check_tracking`.
 
 The file format (every key but the required ones has the default shown)::
 
@@ -45,17 +47,95 @@ The file format (every key but the required ones has the default shown)::
     garp_refresh_repeat = 1
     higher_prio_send_advert = false
     v3_checksum = "pseudo-header"
+    # What it tracks (docs/tracking.md): names, or { name = ..., weight = ..., reverse = ... }.
+    track_interface = []          # interface names; its own interface is always tracked
+    track_script = []             # names of [[track_script]] tables
+    track_file = []
+    track_process = []
+    track_ping = []
+
+Tracked objects are defined once and named by whoever tracks them, under a key of
+the same name (keepalived's vrrp_script / track_script pair, with one name)::
+
+    [[track_script]]              # keepalived: vrrp_script NAME { ... }
+    name = "chk_nginx"            # required: 1..64 letters, digits, '_', '-', '.'
+    script = "/usr/bin/systemctl is-active --quiet nginx"  # required; absolute; no shell
+    interval = 1.0
+    # timeout = 1.0               # default: the interval
+    rise = 1
+    fall = 1
+    weight = 0                    # the default weight of every track naming it
+    reverse = false
+    # user = "nobody"             # default: the daemon's user
+    # group = "nogroup"           # needs user
+    init_fail = false
+
+    [[track_file]]                # keepalived: track_file NAME { file weight }
+    name = "maintenance"
+    file = "/run/vrrpyd-maintenance"   # required; absolute
+    weight = 1                    # keepalived's default for a file: its value is added as is
+    reverse = false
+
+    [[track_process]]             # keepalived: vrrp_track_process NAME { ... }
+    name = "nginx"
+    process = "nginx"             # required
+    params = []
+    # param_match = "exact"       # exact, partial, initial; default exact with params
+    full_command = false
+    quorum = 1
+    # quorum_max = 4
+    interval = 1.0
+    weight = 0
+    reverse = false
+
+    [[track_ping]]                # Heartbeat's ping group (keepalived has none)
+    name = "gw"
+    targets = ["192.0.2.1"]       # required; link-local IPv6 with its %zone
+    interval = 1.0
+    timeout = 1.0
+    count = 3
+    quorum = 1
+    weight = 0
+    reverse = false
+
+    [[sync_group]]                # keepalived: vrrp_sync_group NAME { group { ... } }
+    name = "gw"                   # required
+    members = ["VI_4", "VI_6"]    # required: two or more instances, each in one group
+    tracking_weight = false       # keepalived: sync_group_tracking_weight
+    track_interface = []          # and the other track_* keys: applied to every member
+
+What the daemon gets (:class:`DaemonConfig`), besides ``global_`` and ``instances``:
+
+* ``checks: dict[str, CheckSpec]``: every object the tracking agent must run
+  (:mod:`vrrpy.track.protocol` specs), keyed by its name: the tables' names, and
+  ``"interface:<ifname>"`` for each interface tracked, every instance's own
+  included. Only tracked objects: one no instance or group names is an error.
+* ``instance_tracks: dict[str, tuple[Track, ...]]``: per instance, its
+  :class:`vrrpy.track.Track` s (name = a key of ``checks``), own interface first
+  (weight 0), then its own entries in key and file order, then its group's.
+  Weight: the entry's, else the table's ``weight``, else 0 (a track_file: 1);
+  ``reverse`` likewise.
+* ``sync_groups: tuple[SyncGroupSpec, ...]``: the groups, in file order.
+
+Rules where keepalived reports a configuration error and then runs with a patched
+configuration are errors here (see the tracking section below), and
+:func:`check_tracking` adds what only the host can say (programs, users, directories,
+tracked interfaces).
 """
 
 from __future__ import annotations
 
 import difflib
+import grp
 import math
 import os
+import pwd
 import re
+import shlex
+import stat
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time
 from ipaddress import (
     IPv4Interface,
@@ -81,6 +161,15 @@ from vrrpy.core.config import (
 )
 from vrrpy.runtime.realtime import DEFAULT_PRIORITY, DEFAULT_RLIMIT_RTTIME, RealtimeSettings
 from vrrpy.runtime.spec import InstanceSpec, VirtualAddress
+from vrrpy.track.model import MAX_WEIGHT, OWNER_PRIORITY, Kind, Track
+from vrrpy.track.protocol import (
+    CheckSpec,
+    FileSpec,
+    InterfaceSpec,
+    PingSpec,
+    ProcessSpec,
+    ScriptSpec,
+)
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -96,8 +185,10 @@ __all__ = [
     "GlobalConfig",
     "InstanceConfig",
     "LogLevel",
+    "SyncGroupSpec",
     "VirtualAddress",
     "check_ownership",
+    "check_tracking",
     "load_config",
     "parse_config",
 ]
@@ -186,11 +277,54 @@ class GlobalConfig:
 
 
 @dataclass(frozen=True)
+class SyncGroupSpec:
+    """One ``[[sync_group]]`` (keepalived's ``vrrp_sync_group``): instances that move as one.
+
+    ``members`` are instance names in the file's order (at least two, each in
+    no other group). ``tracks`` are the group's own ``track_*`` entries
+    (keepalived's group-level ``track_interface`` / ``track_script`` /
+    ``track_file`` / ``track_process``), resolved like an instance's; they are
+    already part of every member's :attr:`DaemonConfig.instance_tracks`, and
+    kept here only to say where they came from. ``tracking_weight`` is
+    keepalived's ``sync_group_tracking_weight``: without it a member's own
+    tracks must have weight 0, because members whose priorities move apart on
+    two hosts re-elect for ever (docs/fault.md).
+    """
+
+    name: str
+    members: tuple[str, ...]
+    tracks: tuple[Track, ...] = ()
+    tracking_weight: bool = False
+
+
+@dataclass(frozen=True)
 class DaemonConfig:
-    """A whole, checked configuration file: the global settings and the instances, in order."""
+    """A whole, checked configuration file.
+
+    ``checks``: every tracked object the tracking agent must run, by the name
+    the agent and the :class:`~vrrpy.track.Track` objects use: the user's
+    ``[[track_script]]`` / ``[[track_file]]`` / ``[[track_process]]`` /
+    ``[[track_ping]]`` names, and one :class:`~vrrpy.track.InterfaceSpec` per
+    interface tracked, named ``interface:<ifname>`` (``:`` is refused in user
+    names, so the two never collide). Every instance's own interface is one of
+    them. Only objects some instance tracks are here (an unused one is an error).
+
+    ``instance_tracks``: per instance name, its tracks, in this order: its own
+    interface (weight 0: FAULT when the link is down, as keepalived always
+    does), then its ``track_interface``, ``track_script``, ``track_file``,
+    ``track_process``, ``track_ping`` entries in the file's order, then its sync
+    group's. Each weight is resolved: the entry's own, else the object's
+    ``weight``, else 0 (1 for files, keepalived's default there); ``reverse``
+    likewise (keepalived's ``weight N reverse``).
+
+    ``sync_groups``: the ``[[sync_group]]`` tables, in file order.
+    """
 
     global_: GlobalConfig
     instances: tuple[InstanceConfig, ...]
+    checks: dict[str, CheckSpec] = field(default_factory=dict)
+    instance_tracks: dict[str, tuple[Track, ...]] = field(default_factory=dict)
+    sync_groups: tuple[SyncGroupSpec, ...] = ()
 
 
 def load_config(path: str | os.PathLike[str]) -> DaemonConfig:
@@ -273,8 +407,30 @@ _GLOBAL_KEYS: Final = (
 _RT_PRIORITY_MAX: Final = 99  # Linux's sched_get_priority_max(SCHED_RR), fixed
 _RTTIME_MIN: Final = 10_000  # keepalived's default; below it a Python daemon trips at start
 _RTTIME_MAX: Final = 60_000_000
-_INSTANCE_KEYS: Final = tuple(f.name for f in fields(InstanceConfig))
-_TOP_KEYS: Final = ("global", "instance")
+_TRACK_TABLES: Final[Mapping[str, Kind]] = {
+    "track_script": Kind.SCRIPT,
+    "track_file": Kind.FILE,
+    "track_process": Kind.PROCESS,
+    "track_ping": Kind.PING,
+}
+"""The tables that define tracked objects; an instance's key of the same name tracks them."""
+_TRACK_KEYS: Final[Mapping[str, Kind]] = {"track_interface": Kind.INTERFACE, **_TRACK_TABLES}
+"""An instance's (and a sync group's) keys naming what it tracks."""
+_INSTANCE_KEYS: Final = tuple(f.name for f in fields(InstanceConfig)) + tuple(_TRACK_KEYS)
+_SYNC_GROUP_KEYS: Final = ("name", "members", "tracking_weight", *_TRACK_KEYS)
+_TOP_KEYS: Final = ("global", "instance", *_TRACK_TABLES, "sync_group")
+_TOP_NAMES: Final[Mapping[str, str]] = {
+    "vrrp_instance": "instance",
+    "vrrp_script": "track_script",
+    "vrrp_track_file": "track_file",
+    "vrrp_track_process": "track_process",
+    "vrrp_sync_group": "sync_group",
+    "ping_group": "track_ping",
+}
+"""keepalived's (and Heartbeat's) names of our tables, to point their users to ours."""
+_FOREIGN_TABLES: Final[Mapping[str, str]] = {
+    name: "Heartbeat" if name == "ping_group" else "keepalived" for name in _TOP_NAMES
+}
 
 
 def _bare(address: VirtualAddress | IPAddress) -> IPAddress:
@@ -457,34 +613,27 @@ def report(section: _Section, key: str, problem: str | None) -> bool:
 
 def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> DaemonConfig | None:
     for key in document:
-        if key not in _TOP_KEYS:
+        if key in _FOREIGN_TABLES:
+            issues.append(
+                ConfigIssue(key, f"{_FOREIGN_TABLES[key]}'s {key} is [[{_TOP_NAMES[key]}]] here")
+            )
+        elif key not in _TOP_KEYS:
             message = _unknown_message(key, _TOP_KEYS, "table or key")
-            issues.append(ConfigIssue(key, f"{message}: a file has [global] and [[instance]]"))
+            issues.append(
+                ConfigIssue(
+                    key,
+                    f"{message}: a file has [global], [[instance]], [[track_script]], "
+                    "[[track_file]], [[track_process]], [[track_ping]] and [[sync_group]]",
+                )
+            )
 
     global_config = _check_global(document.get("global", {}), issues)
+    defined = _check_track_tables(document, issues)
 
     raw_instances = document.get("instance", [])
-    if isinstance(raw_instances, dict):
-        issues.append(
-            ConfigIssue("instance", "write [[instance]] (an array of tables), not [instance]")
-        )
-        raw_instances = []
-    elif not isinstance(raw_instances, list):
-        issues.append(
-            ConfigIssue("instance", f"must be an array of tables, got {_describe(raw_instances)}")
-        )
-        raw_instances = []
-    elif not raw_instances:
+    if isinstance(raw_instances, list) and not raw_instances:
         issues.append(ConfigIssue("instance", "no [[instance]]: the daemon has nothing to run"))
-
-    tables: list[tuple[int, Mapping[str, Any]]] = []
-    for index, table in enumerate(raw_instances):
-        if isinstance(table, dict):
-            tables.append((index, table))
-        else:
-            issues.append(
-                ConfigIssue(f"instance[{index}]", f"must be a table, got {_describe(table)}")
-            )
+    tables = _array_of_tables(document, "instance", issues)
 
     # An instance is named in keys by its name when that is valid and unique, else by its index.
     first_index: dict[str, int] = {}
@@ -496,12 +645,14 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
 
     instances: list[InstanceConfig] = []
     seen_vrids: dict[tuple[str, int, int], str] = {}
+    trackers: list[_Tracker] = []
     for index, table in tables:
         name = table.get("name")
         unique = isinstance(name, str) and name in first_index and names.count(name) == 1
         label = name if unique and isinstance(name, str) else str(index)
         section = _Section(table, f"instance[{label}]", issues)
         instance, vrid_key = _check_instance(section)
+        trackers.append(_instance_tracker(section, label))
         if isinstance(name, str) and name in first_index and first_index[name] != index:
             section.issue(
                 "name",
@@ -522,9 +673,40 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         if instance is not None:
             instances.append(instance)
 
+    groups = _check_sync_groups(document, issues)
+    checks, instance_tracks, sync_groups = _resolve_tracking(defined, trackers, groups, issues)
+
     if issues or global_config is None:
         return None
-    return DaemonConfig(global_=global_config, instances=tuple(instances))
+    return DaemonConfig(
+        global_=global_config,
+        instances=tuple(instances),
+        checks=checks,
+        instance_tracks=instance_tracks,
+        sync_groups=sync_groups,
+    )
+
+
+def _array_of_tables(
+    document: Mapping[str, Any], key: str, issues: list[ConfigIssue]
+) -> list[tuple[int, Mapping[str, Any]]]:
+    """The tables of ``[[key]]`` with their indexes; a ``[key]`` or a non-table is an issue."""
+    raw = document.get(key, [])
+    if isinstance(raw, dict):
+        issues.append(ConfigIssue(key, f"write [[{key}]] (an array of tables), not [{key}]"))
+        return []
+    if not isinstance(raw, list):
+        issues.append(ConfigIssue(key, f"must be an array of tables, got {_describe(raw)}"))
+        return []
+    tables: list[tuple[int, Mapping[str, Any]]] = []
+    for index, table in enumerate(raw):
+        if isinstance(table, dict):
+            tables.append((index, table))
+        else:
+            issues.append(
+                ConfigIssue(f"{key}[{index}]", f"must be a table, got {_describe(table)}")
+            )
+    return tables
 
 
 def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | None:
@@ -760,3 +942,752 @@ def _check_peers(section: _Section, family: int | None) -> tuple[IPAddress, ...]
     if len(section.issues) > start:
         return None
     return tuple(peers)
+
+
+# --- tracking and sync groups ----------------------------------------------------------------
+#
+# Tracked objects are defined once, in top-level tables ([[track_script]], [[track_file]],
+# [[track_process]], [[track_ping]]), and named by the instances (and sync groups) that track
+# them, under a key of the same name: keepalived's own split (vrrp_script NAME { ... } then
+# track_script { NAME weight -20 }), with one rule to remember instead of keepalived's
+# vrrp_script / track_script pair. Interfaces need no table: an instance names them.
+#
+# keepalived reports many mistakes as configuration errors and then runs anyway, having
+# patched them (a weight of 254 becomes 253, a weighted track on an address owner is dropped,
+# an unknown script is ignored). vrrpy has no such middle ground: what keepalived would report
+# (and `keepalived -t` would fail on) is refused, so the daemon never runs something other
+# than what the file says.
+
+_CHECK_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+"""A tracked object's name; no ':', which vrrpy keeps for its own names (``interface:eth0``)."""
+_INTERFACE_CHECK: Final = "interface:"
+_INTERVAL_MIN: Final = 0.01
+_INTERVAL_MAX: Final = 86_400  # a day; anything longer is not a health check
+_COUNT_MAX: Final = 65_535  # keepalived's bound for quorum; plenty for rise, fall and count
+_COMM_LEN: Final = 15  # a process name (/proc/PID/stat comm) is at most 15 bytes
+_DEFAULT_WEIGHT: Final[Mapping[Kind, int]] = {Kind.FILE: 1}
+"""keepalived's default object weight: 0, but 1 for a track_file (its value is added as is)."""
+_TABLE_KEYS: Final[Mapping[Kind, tuple[str, ...]]] = {
+    Kind.SCRIPT: (
+        "name", "script", "interval", "timeout", "rise", "fall", "weight", "reverse",
+        "user", "group", "init_fail",
+    ),
+    Kind.FILE: ("name", "file", "weight", "reverse"),
+    Kind.PROCESS: (
+        "name", "process", "params", "param_match", "full_command", "quorum", "quorum_max",
+        "interval", "weight", "reverse",
+    ),
+    Kind.PING: ("name", "targets", "interval", "timeout", "count", "quorum", "weight", "reverse"),
+}  # fmt: skip
+_REF_KEYS: Final = ("name", "weight", "reverse")
+
+
+@dataclass(frozen=True)
+class _Defined:
+    """A checked track table: the agent's spec and the object's default weight."""
+
+    spec: CheckSpec
+    weight: int
+    reverse: bool
+    label: str  # "track_script[chk_nginx]", for messages
+
+
+@dataclass(frozen=True)
+class _Ref:
+    """One entry of a ``track_*`` array, as written; ``ok`` False if it was malformed."""
+
+    key: str  # "track_script"
+    where: str  # "instance[VI_1].track_script[0]"
+    name: str
+    weight: int | None  # None: the object's default
+    reverse: bool | None
+    ok: bool = True
+
+
+@dataclass
+class _Tracker:
+    """An instance or a sync group, as far as tracking needs it (read even when it is wrong)."""
+
+    label: str  # "instance[VI_1]", "sync_group[gw]"
+    name: str | None  # None when missing or invalid
+    refs: list[_Ref]
+    interface: str | None = None
+    priority: int | None = None
+
+
+@dataclass
+class _Group:
+    tracker: _Tracker
+    members: list[tuple[str, str]]  # (key, instance name) as listed
+    tracking_weight: bool
+
+
+def _weight(section: _Section, key: str) -> tuple[bool, int | None]:
+    """(ok, weight) of ``key`` (None when absent); -253..253 as vrrpy.track.Track takes it."""
+    if key not in section.table:
+        return True, None
+    value = section.integer(key)
+    if value is None:
+        return False, None
+    if not -MAX_WEIGHT <= value <= MAX_WEIGHT:
+        section.issue(
+            key,
+            f"must be -{MAX_WEIGHT}..{MAX_WEIGHT}, got {value} "
+            "(keepalived turns +/-254 into +/-253; vrrpy refuses what it would have to change)",
+        )
+        return False, None
+    return True, value
+
+
+def _close(name: str, known: Iterable[str]) -> str:
+    """ "; did you mean X?" when a known name is close to ``name``."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _check_track_tables(
+    document: Mapping[str, Any], issues: list[ConfigIssue]
+) -> dict[str, tuple[Kind, _Defined | None]]:
+    """Every ``[[track_*]]`` table, by name: its kind and, if it is right, the checked object.
+
+    Names are unique across all the tables (the agent, the logs and the state file
+    know an object by its name alone). A table with mistakes is still listed (with
+    None), so that the instances naming it are not told it does not exist.
+    """
+    entries = [
+        (key, index, table)
+        for key in _TRACK_TABLES
+        for index, table in _array_of_tables(document, key, issues)
+    ]
+    names = [table.get("name") for _, _, table in entries]
+    first: dict[str, str] = {}
+    found: dict[str, tuple[Kind, _Defined | None]] = {}
+    for key, index, table in entries:
+        kind = _TRACK_TABLES[key]
+        name = table.get("name")
+        valid = isinstance(name, str) and _CHECK_NAME_RE.fullmatch(name) is not None
+        label = f"{key}[{name if valid and names.count(name) == 1 else index}]"
+        section = _Section(table, label, issues)
+        start = len(issues)
+        defined = _check_track_table(section, kind)
+        if not isinstance(name, str):
+            continue
+        if not valid:
+            found.setdefault(name, (kind, None))  # named as written: no "no such" on top
+            continue
+        if name in first:
+            section.issue(
+                "name",
+                f"{_quote(name)} is already the name of {first[name]}; a tracked object's "
+                "name is unique across all the track tables (logs and the state file name "
+                "objects by it alone)",
+            )
+            continue
+        first[name] = label
+        found[name] = (kind, defined if len(issues) == start else None)
+    return found
+
+
+def _check_track_table(section: _Section, kind: Kind) -> _Defined | None:
+    section.unknown_keys(_TABLE_KEYS[kind])
+    start = len(section.issues)
+    name = section.string("name")
+    if name is not None and not _CHECK_NAME_RE.fullmatch(name):
+        section.issue(
+            "name",
+            f"{_quote(name)}: use 1..64 letters, digits, '_', '-' or '.' "
+            "(':' is kept for vrrpy's own names, such as interface:eth0)",
+        )
+        name = None
+    ok, weight = _weight(section, "weight")
+    reverse = section.boolean("reverse", False)
+    spec: CheckSpec | None
+    if kind is Kind.SCRIPT:
+        spec = _script_spec(section, name or "")
+    elif kind is Kind.FILE:
+        spec = _file_spec(section, name or "")
+    elif kind is Kind.PROCESS:
+        spec = _process_spec(section, name or "")
+    else:
+        spec = _ping_spec(section, name or "")
+    if len(section.issues) > start or spec is None or reverse is None or not ok:
+        return None
+    default = _DEFAULT_WEIGHT.get(kind, 0)
+    return _Defined(spec, default if weight is None else weight, reverse, section.prefix)
+
+
+def _script_spec(section: _Section, name: str) -> ScriptSpec | None:
+    """keepalived's ``vrrp_script``: the command line, its timing, its user."""
+    start = len(section.issues)
+    script = section.string("script")
+    if script is not None:
+        try:
+            argv = shlex.split(script)
+        except ValueError as exc:
+            section.issue("script", f"cannot be split into words ({exc}): quote as sh would")
+        else:
+            if not argv:
+                section.issue("script", "must name a program")
+            elif not argv[0].startswith("/"):
+                section.issue(
+                    "script",
+                    f"{_quote(argv[0])} is not an absolute path: the program runs without a "
+                    "shell, found by the daemon's PATH, which is not your shell's (keepalived "
+                    "warns and searches PATH; with enable_script_security it refuses)",
+                )
+    interval = section.number("interval", 1.0, low=_INTERVAL_MIN, high=_INTERVAL_MAX)
+    timeout = section.number("timeout", None, low=_INTERVAL_MIN, high=_INTERVAL_MAX)
+    rise = section.integer("rise", 1, low=1, high=_COUNT_MAX)
+    fall = section.integer("fall", 1, low=1, high=_COUNT_MAX)
+    user = section.string("user", None)
+    if user == "":
+        section.issue("user", "must be a user name")
+    group = section.string("group", None)
+    if group == "":
+        section.issue("group", "must be a group name")
+    elif group is not None and "user" not in section.table:
+        section.issue(
+            "group",
+            "needs user (keepalived's `user USERNAME [GROUPNAME]`): the script runs as "
+            "user, with this group instead of the user's own",
+        )
+    init_fail = section.boolean("init_fail", False)
+    if len(section.issues) > start:
+        return None
+    assert script is not None and interval is not None and rise is not None
+    assert fall is not None and init_fail is not None
+    return ScriptSpec(name, script, interval, timeout, rise, fall, user, group, init_fail)
+
+
+def _file_spec(section: _Section, name: str) -> FileSpec | None:
+    """keepalived's ``track_file``: the file whose integer is added, times the weight."""
+    path = section.string("file")
+    if path is None:
+        return None
+    if not path.startswith("/") or path.endswith("/") or "\0" in path:
+        section.issue(
+            "file",
+            f"{_quote(path)}: must be the absolute path of a file (its directory is watched)",
+        )
+        return None
+    return FileSpec(name, path)
+
+
+def _process_spec(section: _Section, name: str) -> ProcessSpec | None:
+    """keepalived's ``vrrp_track_process``: how many processes match, against a quorum."""
+    start = len(section.issues)
+    process = section.string("process")
+    if process == "":
+        section.issue("process", "must be a process name or command")
+    params = section.strings("params", [])
+    match = section.string("param_match", None)
+    if match is not None and match not in ("exact", "partial", "initial"):
+        section.issue(
+            "param_match", f'must be "exact", "partial" or "initial", got {_quote(match)}'
+        )
+    full_command = section.boolean("full_command", False)
+    quorum_max = section.integer("quorum_max", None, low=0, high=_COUNT_MAX)
+    # keepalived: quorum_max 0 alone means "no such process may run" (quorum 0).
+    quorum = section.integer("quorum", 0 if quorum_max == 0 else 1, low=0, high=_COUNT_MAX)
+    if quorum is not None and quorum_max is not None and quorum_max < quorum:
+        section.issue("quorum_max", f"must be >= quorum ({quorum}), got {quorum_max}")
+    elif quorum == 0 and quorum_max is None:
+        section.issue(
+            "quorum",
+            "0 with no quorum_max is met whatever runs; set quorum_max "
+            "(quorum_max = 0: no such process may run)",
+        )
+    interval = section.number("interval", 1.0, low=_INTERVAL_MIN, high=_INTERVAL_MAX)
+    uses_cmdline = bool(full_command or params or match)
+    if process and not uses_cmdline and len(process.encode()) > _COMM_LEN:
+        section.issue(
+            "process",
+            f"{_quote(process)} is longer than a process name (comm, {_COMM_LEN} bytes) and "
+            "would never match: set full_command = true to match the command's argv[0]",
+        )
+    if len(section.issues) > start:
+        return None
+    assert process is not None and params is not None and full_command is not None
+    assert quorum is not None and interval is not None
+    param_match = cast(
+        Literal["none", "exact", "partial", "initial"], match or ("exact" if params else "none")
+    )
+    return ProcessSpec(
+        name,
+        process,
+        params=tuple(params),
+        param_match=param_match,
+        full_command=full_command,
+        quorum=quorum,
+        quorum_max=quorum_max,
+        interval=interval,
+    )
+
+
+def _ping_spec(section: _Section, name: str) -> PingSpec | None:
+    """Heartbeat's ping group: ICMP echo targets, and how many must answer."""
+    start = len(section.issues)
+    texts = section.strings("targets")
+    if texts is not None and not texts:
+        section.issue("targets", "at least one address is required")
+    seen: set[IPAddress] = set()
+    for text in texts or []:
+        try:
+            address = ip_address(text)
+        except ValueError:
+            section.issue(
+                "targets",
+                f"{_quote(text)} is not an IP address (an IPv6 link-local one takes its "
+                "interface: fe80::1%eth0)",
+            )
+            continue
+        if address.is_unspecified or address.is_multicast:
+            what = "unspecified" if address.is_unspecified else "multicast"
+            section.issue("targets", f"{text} is {what}: a target is one host that answers")
+        elif (
+            isinstance(address, IPv6Address) and address.is_link_local and address.scope_id is None
+        ):
+            section.issue(
+                "targets", f"{text} is link-local: say on which interface, as {text}%eth0"
+            )
+        elif address in seen:
+            section.issue("targets", f"{text} is listed twice")
+        seen.add(address)
+    interval = section.number("interval", 1.0, low=_INTERVAL_MIN, high=_INTERVAL_MAX)
+    timeout = section.number("timeout", 1.0, low=_INTERVAL_MIN, high=_INTERVAL_MAX)
+    count = section.integer("count", 3, low=1, high=_COUNT_MAX)
+    quorum = section.integer("quorum", 1, low=1, high=_COUNT_MAX)
+    if texts and quorum is not None and quorum > len(texts):
+        section.issue(
+            "quorum", f"{quorum} is more than the {len(texts)} target(s): it could never be met"
+        )
+    if len(section.issues) > start:
+        return None
+    assert texts is not None and interval is not None and timeout is not None
+    assert count is not None and quorum is not None
+    return PingSpec(name, tuple(texts), interval, timeout, count, quorum)
+
+
+def _check_refs(section: _Section) -> list[_Ref]:
+    """An instance's or a group's ``track_*`` arrays: names, or ``{ name, weight, reverse }``."""
+    refs: list[_Ref] = []
+    for key in _TRACK_KEYS:
+        if key not in section.table:
+            continue
+        value = section.table[key]
+        if not isinstance(value, list):
+            section.issue(
+                key,
+                "must be an array of names or { name = ..., weight = ... } tables, "
+                f"got {_describe(value)}",
+            )
+            continue
+        for index, item in enumerate(value):
+            where = f"{section.prefix}.{key}[{index}]"
+            if isinstance(item, str):
+                ref = _Ref(key, where, item, None, None)
+            elif isinstance(item, dict):
+                entry = _Section(item, where, section.issues)
+                start = len(section.issues)
+                entry.unknown_keys(_REF_KEYS)
+                name = entry.string("name")
+                _, weight = _weight(entry, "weight")
+                reverse = entry.boolean("reverse", False) if "reverse" in item else None
+                ok = len(section.issues) == start
+                ref = _Ref(key, where, name or "", weight, reverse, ok)
+            else:
+                section.issues.append(
+                    ConfigIssue(
+                        where,
+                        "must be a name or a { name = ..., weight = ... } table, "
+                        f"got {_describe(item)}",
+                    )
+                )
+                continue
+            if ref.ok and key == "track_interface":
+                problem = _interface_problem(ref.name)
+                if problem:
+                    section.issues.append(ConfigIssue(where, problem))
+                    ref = _Ref(key, where, ref.name, None, None, ok=False)
+            refs.append(ref)
+    return refs
+
+
+def _instance_tracker(section: _Section, label: str) -> _Tracker:
+    """What tracking needs of one instance table, read whether or not the rest is right."""
+    table = section.table
+    name = table.get("name")
+    interface = table.get("interface")
+    priority = table.get("priority", 100)
+    return _Tracker(
+        label=f"instance[{label}]",
+        name=name if isinstance(name, str) and _NAME_RE.fullmatch(name) else None,
+        refs=_check_refs(section),
+        interface=(
+            interface
+            if isinstance(interface, str) and _interface_problem(interface) is None
+            else None
+        ),
+        priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else None,
+    )
+
+
+def _check_sync_groups(document: Mapping[str, Any], issues: list[ConfigIssue]) -> list[_Group]:
+    """The ``[[sync_group]]`` tables, read; their members are judged with the instances."""
+    tables = _array_of_tables(document, "sync_group", issues)
+    names = [table.get("name") for _, table in tables]
+    first: dict[str, str] = {}
+    groups: list[_Group] = []
+    for index, table in tables:
+        name = table.get("name")
+        valid = isinstance(name, str) and _NAME_RE.fullmatch(name) is not None
+        label = f"sync_group[{name if valid and names.count(name) == 1 else index}]"
+        section = _Section(table, label, issues)
+        section.unknown_keys(_SYNC_GROUP_KEYS)
+        checked = section.string("name")
+        if checked is not None and not valid:
+            section.issue(
+                "name", f"{_quote(checked)}: use 1..64 letters, digits, '_', '-', '.' or ':'"
+            )
+        elif checked is not None and checked in first:
+            section.issue(
+                "name",
+                f"{_quote(checked)} is already the name of {first[checked]}; names must be unique",
+            )
+        elif checked is not None:
+            first[checked] = label
+        members = section.strings("members")
+        if members is not None and len(members) == 0:
+            section.issue("members", "must list the instances that change state together")
+        tracking_weight = section.boolean("tracking_weight", False)
+        tracker = _Tracker(label, checked if valid else None, _check_refs(section))
+        listed = [(f"{label}.members[{i}]", member) for i, member in enumerate(members or [])]
+        groups.append(_Group(tracker, listed, bool(tracking_weight)))
+    return groups
+
+
+def _weight_text(ref: _Ref, track: Track) -> str:
+    """``weight -20``, saying where it came from when the entry did not set it."""
+    if ref.weight is not None:
+        return f"weight {track.weight}"
+    if track.kind is Kind.FILE and track.weight == 1:
+        return "weight 1 (a track_file's default)"
+    return f"weight {track.weight} (the track_{track.kind.value}'s own)"
+
+
+def _owner_weight_problem(instance: str, ref: _Ref, track: Track) -> str:
+    return (
+        f"{instance} has priority 255 (address owner), which never moves, so "
+        f"{_weight_text(ref, track)} would do nothing (keepalived drops such a track with a "
+        "configuration error); set weight = 0 (FAULT while it fails) or a lower priority"
+    )
+
+
+def _resolve_tracking(
+    defined: Mapping[str, tuple[Kind, _Defined | None]],
+    trackers: list[_Tracker],
+    groups: list[_Group],
+    issues: list[ConfigIssue],
+) -> tuple[dict[str, CheckSpec], dict[str, tuple[Track, ...]], tuple[SyncGroupSpec, ...]]:
+    """Tie names to objects: every instance's tracks, the groups' members, the agent's checks."""
+    checks: dict[str, CheckSpec] = {}
+    used: set[str] = set()
+    instances: dict[str, _Tracker] = {}
+    for tracker in trackers:
+        if tracker.name is not None:
+            instances.setdefault(tracker.name, tracker)
+
+    def resolve(ref: _Ref) -> tuple[Track, CheckSpec] | None:
+        """The Track and its object for one well-formed entry, or None (issue recorded)."""
+        kind = _TRACK_KEYS[ref.key]
+        if kind is Kind.INTERFACE:
+            name = _INTERFACE_CHECK + ref.name
+            spec: CheckSpec = InterfaceSpec(name, ref.name)
+            default, default_reverse = 0, False
+        else:
+            used.add(ref.name)
+            entry = defined.get(ref.name)
+            if entry is None or entry[0] is not kind:
+                same_kind = [n for n, (k, _) in defined.items() if k is kind]
+                message = f"no {ref.key} named {ref.name}"
+                if entry is not None:
+                    message += f" (there is a track_{entry[0].value} of that name)"
+                elif same_kind:
+                    message += _close(ref.name, same_kind)
+                else:
+                    message += f" (the file has no [[{ref.key}]])"
+                issues.append(ConfigIssue(ref.where, message))
+                return None
+            if entry[1] is None:
+                return None  # the table's own mistakes are reported already
+            name, spec = ref.name, entry[1].spec
+            default, default_reverse = entry[1].weight, entry[1].reverse
+        weight = default if ref.weight is None else ref.weight
+        reverse = default_reverse if ref.reverse is None else ref.reverse
+        return Track(name, kind, weight, reverse), spec
+
+    # The groups' members, and the groups' own tracks (resolved once, applied to each member).
+    group_of: dict[str, _Group] = {}
+    group_tracks: dict[int, list[tuple[_Ref, Track, CheckSpec]]] = {}
+    for group in groups:
+        label = group.tracker.label
+        members: list[str] = []
+        for where, member in group.members:
+            if member not in instances:
+                message = f"no instance named {member}" + _close(member, instances)
+                issues.append(ConfigIssue(where, message))
+            elif member in members:
+                issues.append(ConfigIssue(where, f"{member} is listed twice"))
+            elif member in group_of:
+                issues.append(
+                    ConfigIssue(
+                        where,
+                        f"{member} is already a member of {group_of[member].tracker.label}: "
+                        "an instance belongs to one sync group at most",
+                    )
+                )
+            else:
+                members.append(member)
+                group_of[member] = group
+        if len({member for _, member in group.members}) == 1:
+            issues.append(
+                ConfigIssue(
+                    f"{label}.members",
+                    "a group of one instance moves nothing along with it (keepalived: "
+                    '"this probably isn\'t what you want"): list every instance that must '
+                    "change state with it, or remove the group",
+                )
+            )
+        owners = [m for m in members if instances[m].priority == OWNER_PRIORITY]
+        others = [m for m in members if instances[m].priority != OWNER_PRIORITY]
+        if owners and others:
+            issues.append(
+                ConfigIssue(
+                    f"{label}.members",
+                    f"{owners[0]} has priority 255 (address owner) and {others[0]} has not: an "
+                    "owner goes Master at start-up and would take the others with it on every "
+                    'host (keepalived: "This won\'t work"); make all of them owners or none',
+                )
+            )
+        resolved: list[tuple[_Ref, Track, CheckSpec]] = []
+        seen: set[str] = set()
+        for ref in group.tracker.refs:
+            result = resolve(ref) if ref.ok else None
+            if not ref.ok and ref.key != "track_interface":
+                used.add(ref.name)
+            if result is None:
+                continue
+            track, spec = result
+            if track.name in seen:
+                issues.append(ConfigIssue(ref.where, f"{ref.name} is tracked twice by {label}"))
+                continue
+            seen.add(track.name)
+            if track.weight and owners:
+                issues.append(ConfigIssue(ref.where, _owner_weight_problem(owners[0], ref, track)))
+                continue
+            resolved.append((ref, track, spec))
+        group_tracks[id(group)] = resolved
+
+    instance_tracks: dict[str, tuple[Track, ...]] = {}
+    reported: set[str] = set()
+    for tracker in trackers:
+        tracks: list[Track] = []
+        tracked_at: dict[str, str] = {}
+        if tracker.interface is not None:
+            own = _INTERFACE_CHECK + tracker.interface
+            tracks.append(Track(own, Kind.INTERFACE))
+            checks.setdefault(own, InterfaceSpec(own, tracker.interface))
+            tracked_at[own] = f"{tracker.label}.interface"
+        first = tracker.name is not None and instances[tracker.name] is tracker
+        own_group = group_of.get(tracker.name) if first and tracker.name else None
+        for ref in tracker.refs:
+            if not ref.ok:
+                if ref.key != "track_interface":
+                    used.add(ref.name)
+                continue
+            if ref.key == "track_interface" and ref.name == tracker.interface:
+                issues.append(
+                    ConfigIssue(
+                        ref.where,
+                        f"{ref.name} is this instance's own interface, always tracked with "
+                        "weight 0 (FAULT while its link is down): remove it (keepalived "
+                        "ignores it with a configuration error)",
+                    )
+                )
+                continue
+            result = resolve(ref)
+            if result is None:
+                continue
+            track, spec = result
+            if track.name in tracked_at:
+                issues.append(
+                    ConfigIssue(
+                        ref.where, f"{ref.name} is already tracked by {tracked_at[track.name]}"
+                    )
+                )
+                continue
+            tracked_at[track.name] = ref.where
+            if track.weight and tracker.priority == OWNER_PRIORITY:
+                name = tracker.name or tracker.label
+                issues.append(ConfigIssue(ref.where, _owner_weight_problem(name, ref, track)))
+                continue
+            if track.weight and own_group is not None and not own_group.tracking_weight:
+                issues.append(
+                    ConfigIssue(
+                        ref.where,
+                        f"{_weight_text(ref, track)} on a member of "
+                        f"{own_group.tracker.label}: members whose priorities move apart "
+                        "on two hosts re-elect for ever; use weight 0, track it on the group "
+                        "(every member moves alike), or set "
+                        "tracking_weight = true on the group (keepalived: "
+                        "sync_group_tracking_weight)",
+                    )
+                )
+                continue
+            tracks.append(track)
+            checks.setdefault(track.name, spec)
+        if own_group is not None:
+            for ref, track, spec in group_tracks[id(own_group)]:
+                if track.name in tracked_at:
+                    if ref.where in reported:
+                        continue  # said once, for the first member
+                    reported.add(ref.where)
+                    issues.append(
+                        ConfigIssue(
+                            ref.where,
+                            f"{ref.name} is also tracked by its member {tracker.name} "
+                            f"({tracked_at[track.name]}): track it in one place (keepalived: "
+                            '"configured on VRRP instance and sync group")',
+                        )
+                    )
+                    continue
+                tracks.append(track)
+                checks.setdefault(track.name, spec)
+        if first and tracker.name is not None:
+            instance_tracks[tracker.name] = tuple(tracks)
+
+    for name, (kind, entry) in defined.items():
+        if entry is not None and name not in used:
+            issues.append(
+                ConfigIssue(
+                    entry.label,
+                    f"tracked by no instance and no sync group: name it in an instance's "
+                    f'track_{kind.value} or remove it (keepalived: "is not used")',
+                )
+            )
+
+    sync_groups = tuple(
+        SyncGroupSpec(
+            name=group.tracker.name or "",
+            members=tuple(m for _, m in group.members),
+            tracks=tuple(track for _, track, _ in group_tracks[id(group)]),
+            tracking_weight=group.tracking_weight,
+        )
+        for group in groups
+    )
+    return checks, instance_tracks, sync_groups
+
+
+def check_tracking(
+    config: DaemonConfig,
+    interface_exists: Callable[[str], bool] | None = None,
+    where: str = "in this network namespace",
+) -> list[ConfigIssue]:
+    """Issues the host raises about the tracked objects; for ``--check`` and start-up.
+
+    Like :func:`check_ownership`, this looks at the machine, so :func:`parse_config`
+    does not: a script's program must exist, be a regular file and be executable by
+    the user it runs as (keepalived's ``check_script_secure``: it disables such a
+    script with a configuration error); that user and group must exist; a
+    track_file's directory must exist (keepalived: "track file directory ... does not
+    exist - removing"); and, given ``interface_exists`` (the daemon's netlink lookup),
+    every tracked interface other than an instance's own (checked with the instance).
+    """
+    issues: list[ConfigIssue] = []
+    for name, spec in config.checks.items():
+        if isinstance(spec, ScriptSpec):
+            issues.extend(_script_host_issues(spec))
+        elif isinstance(spec, FileSpec):
+            directory = os.path.dirname(spec.file) or "/"
+            if not os.path.isdir(directory):
+                issues.append(
+                    ConfigIssue(
+                        f"track_file[{name}].file",
+                        f"directory {directory} does not exist here: the file's directory "
+                        "is what is watched",
+                    )
+                )
+        elif isinstance(spec, InterfaceSpec) and interface_exists is not None:
+            if interface_exists(spec.interface):
+                continue
+            message = f"no interface {spec.interface} {where} (ip link shows what there is)"
+            for key in _naming(config, name):
+                issues.append(ConfigIssue(key, message))
+    return issues
+
+
+def _naming(config: DaemonConfig, name: str) -> list[str]:
+    """The ``track_interface`` keys that name the interface check ``name`` (not an own one)."""
+    keys: list[str] = []
+    from_group: dict[str, set[str]] = {}
+    for group in config.sync_groups:
+        if any(track.name == name for track in group.tracks):
+            keys.append(f"sync_group[{group.name}].track_interface")
+            for member in group.members:
+                from_group.setdefault(member, set()).add(name)
+    for instance, tracks in config.instance_tracks.items():
+        mine = [t for t in tracks[1:] if t.name not in from_group.get(instance, set())]
+        if any(track.name == name for track in mine):
+            keys.append(f"instance[{instance}].track_interface")
+    return keys
+
+
+def _script_host_issues(spec: ScriptSpec) -> list[ConfigIssue]:
+    key = f"track_script[{spec.name}]"
+    issues: list[ConfigIssue] = []
+    uid: int | None = os.geteuid()
+    gid = os.getegid()
+    who = "this daemon's user"
+    if spec.user is not None:
+        who = f"user {spec.user}"
+        try:
+            entry = pwd.getpwnam(spec.user)
+        except KeyError:
+            issues.append(ConfigIssue(f"{key}.user", f"no user {spec.user} on this host"))
+            uid = None
+        else:
+            uid, gid = entry.pw_uid, entry.pw_gid
+    if spec.group is not None:
+        try:
+            gid = grp.getgrnam(spec.group).gr_gid
+        except KeyError:
+            issues.append(ConfigIssue(f"{key}.group", f"no group {spec.group} on this host"))
+            uid = None
+    program = spec.argv[0]
+    try:
+        info = os.stat(program)
+    except OSError as exc:
+        issues.append(ConfigIssue(f"{key}.script", f"{program}: {exc.strerror or exc}"))
+        return issues
+    if not stat.S_ISREG(info.st_mode):
+        issues.append(ConfigIssue(f"{key}.script", f"{program} is not a regular file"))
+    elif uid is not None and not _executable(info, uid, gid):
+        issues.append(
+            ConfigIssue(
+                f"{key}.script",
+                f"{program} is not executable by {who} (mode {stat.filemode(info.st_mode)}, "
+                f"owner {info.st_uid}:{info.st_gid})",
+            )
+        )
+    return issues
+
+
+def _executable(info: os.stat_result, uid: int, gid: int) -> bool:
+    """Whether ``uid``:``gid`` (supplementary groups dropped, as the agent runs it) may exec it."""
+    if uid == 0:
+        return bool(info.st_mode & 0o111)
+    if info.st_uid == uid:
+        return bool(info.st_mode & stat.S_IXUSR)
+    if info.st_gid == gid:
+        return bool(info.st_mode & stat.S_IXGRP)
+    return bool(info.st_mode & stat.S_IXOTH)

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import vrrpy
 from vrrpy.daemon.config import (
@@ -43,10 +43,15 @@ from vrrpy.daemon.config import (
     ConfigIssue,
     DaemonConfig,
     check_ownership,
+    check_tracking,
     load_config,
 )
 from vrrpy.runtime import realtime
 from vrrpy.runtime.errors import InstanceStartError
+
+if TYPE_CHECKING:
+    from vrrpy.runtime.runtime import Runtime
+    from vrrpy.track import Tracking, TrackingChange
 
 logger = logging.getLogger("vrrpyd")
 
@@ -259,6 +264,16 @@ def _ownership_issues(config: DaemonConfig) -> list[ConfigIssue]:
                 )
             elif spec.priority == 255:
                 issues.extend(check_ownership(spec, set(netlink.addresses(index))))
+
+        def exists(ifname: str) -> bool:
+            try:
+                netlink.index(ifname)
+            except KeyError:
+                return False
+            return True
+
+        # The instances' own interfaces were reported above; the tracked ones here.
+        issues.extend(check_tracking(config, exists, where))
     finally:
         netlink.close()
     return issues
@@ -290,8 +305,14 @@ async def _serve(config: DaemonConfig, path: str) -> int:
         return rt.relaxed() if rt is not None else contextlib.nullcontext()
 
     def extra() -> dict[str, object]:
-        return {"realtime": rt.status()} if rt is not None else {}
+        out: dict[str, object] = {"realtime": rt.status()} if rt is not None else {}
+        if runtime is not None and runtime.sync_groups:
+            out["sync_groups"] = runtime.group_status()
+        if tracking is not None:
+            out["tracking"] = tracking.status()
+        return out
 
+    tracking: Tracking | None = None
     state = StateFile(config.global_.state_file, loop, extra)
     runtime: Runtime | None = None
 
@@ -302,9 +323,11 @@ async def _serve(config: DaemonConfig, path: str) -> int:
         if runtime is not None and not starting:
             state.request(runtime.status)
 
-    runtime = Runtime(loop, on_transition=save)
-    stopping = asyncio.Event()
     starting = True
+    runtime = Runtime(loop, on_transition=save)
+    runtime.set_sync_groups({group.name: tuple(group.members) for group in config.sync_groups})
+    tracking = _start_tracking(config, runtime, loop, save)
+    stopping = asyncio.Event()
     reloading = asyncio.Lock()
 
     async def reload() -> None:
@@ -340,6 +363,12 @@ async def _serve(config: DaemonConfig, path: str) -> int:
             except Exception:
                 logger.exception("reload failed")
                 return
+            runtime.set_sync_groups({g.name: tuple(g.members) for g in fresh.sync_groups})
+            if (fresh.checks, fresh.instance_tracks) != (config.checks, config.instance_tracks):
+                logger.warning(
+                    "reload: tracking changed (track_* keys, [[track_*]] / [[ping_group]] "
+                    "tables); that takes effect at the next start"
+                )
             logger.info(
                 "reloaded %s: added %s, removed %s, restarted %s, %d unchanged",
                 path,
@@ -382,9 +411,57 @@ async def _serve(config: DaemonConfig, path: str) -> int:
             for name in list(runtime.instances):
                 final[name] = runtime.remove(name)
         runtime.stop()
+        if tracking is not None:
+            tracking.stop()
         state.close()
         state.save(final)
     return 0
+
+
+def _start_tracking(
+    config: DaemonConfig,
+    runtime: Runtime,
+    loop: asyncio.AbstractEventLoop,
+    save: Callable[[], None],
+) -> Tracking | None:
+    """Start tracking and wire its verdicts to the instances (None: nothing tracked).
+
+    Every change goes to the runtime, which holds it for instances not
+    started yet: so what tracking knows before the first instance starts (the
+    interfaces, read at once; weight-0 scripts and the like, in FAULT until
+    their first verdict: keepalived's "FAULT STATE (init)") makes each
+    instance start in the right state, never a Backup that faults a moment
+    later.
+    """
+    tracked = {name: tracks for name, tracks in config.instance_tracks.items() if tracks}
+    if not tracked or not config.checks:
+        return None
+    from vrrpy.track import Tracking
+
+    bases = {spec.name: spec.priority for spec in config.instances}
+
+    def changed(change: TrackingChange) -> None:
+        name = change.instance
+        for reason in change.faults_raised:
+            runtime.fault(name, reason)
+        if change.priority is not None and bases.get(name) != 255:
+            runtime.set_priority(name, change.priority)
+        for reason in change.faults_cleared:
+            runtime.recover(name, reason)
+        save()
+
+    tracking = Tracking(
+        list(config.checks.values()),
+        {name: (bases[name], tracks) for name, tracks in tracked.items() if name in bases},
+        changed,
+    )
+    for name, model in tracking.instances.items():
+        for reason in model.faults.values():
+            runtime.fault(name, reason)
+        if model.effective_priority != bases[name] and bases[name] != 255:
+            runtime.set_priority(name, model.effective_priority)
+    tracking.start(loop)
+    return tracking
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -29,11 +29,19 @@ def toml_value(value: Any) -> str:
         return json.dumps(value)
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     raise TypeError(value)
 
 
-def render(state_file: Path, instances: list[Mapping[str, Any]], log_level: str = "info") -> str:
-    """A vrrpyd TOML file."""
+def render(
+    state_file: Path,
+    instances: list[Mapping[str, Any]],
+    log_level: str = "info",
+    tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+) -> str:
+    """A vrrpyd TOML file; ``tables``: other arrays of tables (``track_script``, ``sync_group``,
+    ...), each a list of tables, written after the instances."""
     lines = [
         "[global]",
         f"state_file = {toml_value(str(state_file))}",
@@ -42,14 +50,25 @@ def render(state_file: Path, instances: list[Mapping[str, Any]], log_level: str 
     for inst in instances:
         lines += ["", "[[instance]]"]
         lines += [f"{key} = {toml_value(value)}" for key, value in inst.items()]
+    for kind, entries in (tables or {}).items():
+        for entry in entries:
+            lines += ["", f"[[{kind}]]"]
+            lines += [f"{key} = {toml_value(value)}" for key, value in entry.items()]
     return "\n".join(lines) + "\n"
 
 
 class Daemon:
     """One vrrpyd process in one lab host, with its own directory, file and log."""
 
-    def __init__(self, host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        host: Host,
+        workdir: Path,
+        instances: list[Mapping[str, Any]],
+        tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    ) -> None:
         self.host = host
+        self.tables = tables
         self.dir = workdir / host.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "vrrpyd.toml"
@@ -59,7 +78,7 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write(self, instances: list[Mapping[str, Any]]) -> None:
-        self.conf.write_text(render(self.state_file, instances))
+        self.conf.write_text(render(self.state_file, instances, tables=self.tables))
 
     def start(self) -> Daemon:
         log = open(self.log, "ab")  # noqa: SIM115 - owned by the child

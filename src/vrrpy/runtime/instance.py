@@ -22,7 +22,7 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo, encode_vrrp
@@ -36,6 +36,7 @@ from vrrpy.core.actions import (
 )
 from vrrpy.core.droplog import DropLog
 from vrrpy.core.state import State
+from vrrpy.core.syncgroup import SyncGroup
 from vrrpy.core.vrrp import VirtualRouter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addresskeeper import AddressKeeper, AddressOps, SyncAddressOps
@@ -91,6 +92,14 @@ class InstanceRunner:
         self._wire: dict[int, tuple[Advertisement, list[tuple[bytes, IPAddress]]]] = {}
         self._by_address = {iface.ip: iface for iface in spec.virtual_addresses}
         self._vips = tuple(self._by_address)
+        self.pending_faults: dict[str, None] = {}
+        """Fault reasons tracking holds for this instance (applied at start, kept across
+        a restart of the instance)."""
+        self.pending_priority: int | None = None
+        """The effective priority tracking computed (None: the configured one)."""
+        self.group: SyncGroup | None = None
+        """The sync group this instance moves with, once all its members run."""
+        self._peers: Mapping[str, InstanceRunner] | None = None
 
     # The attachment's facts, under the names the runtime and the tests use.
 
@@ -142,7 +151,14 @@ class InstanceRunner:
         self.announcements.prepare(self._vips)
         router = VirtualRouter(spec.router_config(att.primary))
         self.router = self.pacer.router = router
-        self._perform(router.startup(self.loop.time()))
+        now = self.loop.time()
+        # What tracking already knows is the router's before it starts: a fault
+        # held now makes it start in FAULT, never pass through Backup.
+        for reason in self.pending_faults:
+            router.fault(reason, now)
+        if self.pending_priority is not None and spec.priority != 255:
+            router.set_priority(self.pending_priority, now)
+        self._perform(router.startup(now))
 
     def stop(self) -> None:
         """Resign (priority 0 if Master), withdraw addresses, remove the VMAC, stop timers."""
@@ -199,14 +215,95 @@ class InstanceRunner:
                 self.pacer.arm()  # a Backup's deadline moved (later, or to Skew_Time)
 
     def set_priority(self, priority: int) -> None:
-        """Tracking changed our priority."""
-        if self.router is not None:
-            self._perform(self.router.set_priority(priority, self.loop.time()))
+        """Tracking changed our effective priority (never an owner's: 255 does not move)."""
+        self.pending_priority = priority
+        router = self.router
+        if router is None or self.spec.priority == 255:
+            return
+        now = self.loop.time()
+        if self.group is not None:
+            self._steps(self.group.set_priority(self.spec.name, priority, now))
+        else:
+            self._perform(router.set_priority(priority, now))
+
+    def fault(self, reason: str) -> None:
+        """A tracked object failed: ``reason`` held until :meth:`recover` (FAULT while any is)."""
+        self.pending_faults[reason] = None
+        router = self.router
+        if router is None:
+            return
+        now = self.loop.time()
+        if self.group is not None:
+            self._steps(self.group.fault(self.spec.name, reason, now))
+        else:
+            self._perform(router.fault(reason, now))
+
+    def recover(self, reason: str) -> None:
+        """The tracked object behind ``reason`` is well again."""
+        self.pending_faults.pop(reason, None)
+        router = self.router
+        if router is None:
+            return
+        now = self.loop.time()
+        if self.group is not None:
+            self._steps(self.group.recover(self.spec.name, reason, now))
+        else:
+            self._perform(router.recover(reason, now))
+
+    # ---------------------------------------------------------- sync groups
+
+    def join_group(self, group: SyncGroup, peers: Mapping[str, InstanceRunner]) -> None:
+        """Become a member of ``group`` (``peers``: every runner, by name, for its steps)."""
+        self.group = group
+        self._peers = peers
+        self.pacer.fire = self._group_timer
+
+    def leave_group(self) -> None:
+        """Stand alone again (the group was dissolved: a member stopped or a reload)."""
+        self.group = None
+        self._peers = None
+        self.pacer.fire = None
+
+    def _group_timer(self, now: float) -> list[Action]:
+        """A grouped Backup's Master_Down_Timer goes through the group (Master together or
+        not at all); every step is carried out here, so the pacer gets nothing to do."""
+        router = self.router
+        group = self.group
+        if router is None or group is None or router.state is not State.BACKUP:
+            return router.handle_timer(now) if router is not None else []
+        self._steps(group.handle_timer(self.spec.name, now))
+        return []
+
+    def _steps(self, steps: list[tuple[str, list[Action]]]) -> None:
+        """Carry out a sync group's steps: each member's actions by that member's runner."""
+        peers = self._peers or {}
+        for name, actions in steps:
+            runner = self if name == self.spec.name else peers.get(name)
+            if runner is not None:
+                runner._perform(actions, follow=False)
 
     # -------------------------------------------------------------- actions
 
-    def _perform(self, actions: list[Action]) -> None:
-        """Carry out ``actions`` in order, each on its own: a failure costs only itself."""
+    def _perform(self, actions: list[Action], follow: bool = True) -> None:
+        """Carry out ``actions`` in order, each on its own: a failure costs only itself.
+
+        A member of a sync group then tells the group (unless these actions are
+        the group's own steps, already followed): a transition of one member may
+        move the others.
+        """
+        try:
+            self._perform_each(actions)
+        finally:
+            group = self.group
+            if follow and group is not None and actions and self.router is not None:
+                try:
+                    if any(type(a) is Transition for a in actions) or self.router.faults:
+                        self._steps(group.follow(self.spec.name, actions, self.loop.time()))
+                except Exception as exc:
+                    self.action_errors += 1
+                    logger.error("%s: sync group %s failed: %s", self.spec.name, group.name, exc)
+
+    def _perform_each(self, actions: list[Action]) -> None:
         try:
             for action in actions:
                 try:
@@ -287,6 +384,8 @@ class InstanceRunner:
         announcements = self.announcements
         return {
             "state": router.state.value if router else State.INITIALIZE.value,
+            "faults": list(router.faults) if router else list(self.pending_faults),
+            "sync_group": self.group.name if self.group is not None else None,
             "priority": spec.priority,
             "effective_priority": router.priority if router else spec.priority,
             "vrid": spec.vrid,

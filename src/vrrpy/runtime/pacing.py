@@ -137,6 +137,9 @@ class Pacer:
         the general action path (``perform``), when it is the only thing the core asked."""
         self.beat: tuple[float, int] | None = None
         """The key of the beat this Master waits on, or None."""
+        self.fire: Callable[[float], list[Action]] | None = None
+        """Fires the core's timer instead of ``router.handle_timer`` (a sync group's member:
+        its Backup's takeover goes through the group)."""
         self._gridded = False
         """The Master's wake-up is on its beat (not the half-interval step onto it)."""
         self.drain = drain
@@ -304,7 +307,8 @@ class Pacer:
                 self._timer_at = deadline
                 self._timer = self.timers.call_at(now + interval, self._on_timer)
                 return
-        actions = router.handle_timer(now)
+        fire = self.fire
+        actions = router.handle_timer(now) if fire is None else fire(now)
         if due is not None and actions and isinstance(actions[0], SendAdvertisement):
             self.lateness.append(now - due)
         self.perform(actions)

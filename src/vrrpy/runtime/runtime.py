@@ -25,6 +25,7 @@ from typing import Any
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
 from vrrpy.core.actions import Transition
 from vrrpy.core.state import State
+from vrrpy.core.syncgroup import SyncGroup
 from vrrpy.net.acceptmode import AcceptFilter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addressops import FastAddressOps
@@ -159,6 +160,13 @@ class Runtime:
         """Virtual addresses by raw rtnetlink, from the loop (see :mod:`.addressops`)."""
         self.loop.add_reader(self.address_ops.fileno(), self.address_ops.acks)
         self.instances: dict[str, InstanceRunner] = {}
+        self.sync_groups: dict[str, tuple[str, ...]] = {}
+        """Configured sync groups: name -> member instance names (see :meth:`set_sync_groups`)."""
+        self.groups: dict[str, SyncGroup] = {}
+        """The sync groups in force: those whose members all run."""
+        self._tracked: dict[str, tuple[dict[str, None], int | None]] = {}
+        """Tracking's word on each instance (fault reasons, effective priority), kept for
+        instances not started yet and across restarts."""
         self.sockets: dict[tuple[str, int], VRRPSocket] = {}
         self.unknown_vrid = 0
         self._routes: dict[tuple[str, int], dict[int, InstanceRunner]] = {}
@@ -210,6 +218,7 @@ class Runtime:
             self._bulk = False
             if collecting:
                 gc.enable()
+        self._regroup()
         _freeze()
         self._report_accept_filter(self.instances.values())
 
@@ -230,6 +239,10 @@ class Runtime:
             self.beats,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
+        tracked = self._tracked.get(spec.name)
+        if tracked is not None:
+            runner.pending_faults = dict(tracked[0])
+            runner.pending_priority = tracked[1]
         try:
             runner.start()
         except BaseException:
@@ -251,6 +264,8 @@ class Runtime:
 
         Returns the instance's final status (state INIT, its counters).
         """
+        if self.instances[name].group is not None:
+            self._ungroup(self.instances[name].group.name)  # type: ignore[union-attr]
         runner = self.instances.pop(name)
         sockets = {runner.rx_socket, runner.socket}
         runner.stop()
@@ -399,9 +414,99 @@ class Runtime:
                 self.remove(name)
             if failure is not None:
                 raise failure
+        self._regroup()
         _freeze()
         self._report_accept_filter([self.instances[name] for name in restarted + added])
         return added, removed, restarted
+
+    # ------------------------------------------------------- tracking, groups
+
+    def fault(self, name: str, reason: str) -> None:
+        """Tracking: ``name`` holds the fault ``reason`` (FAULT while it holds any)."""
+        faults, _ = self._tracked.setdefault(name, ({}, None))
+        faults[reason] = None
+        runner = self.instances.get(name)
+        if runner is not None:
+            runner.fault(reason)
+
+    def recover(self, name: str, reason: str) -> None:
+        """Tracking: the fault ``reason`` of ``name`` has cleared."""
+        faults, _ = self._tracked.setdefault(name, ({}, None))
+        faults.pop(reason, None)
+        runner = self.instances.get(name)
+        if runner is not None:
+            runner.recover(reason)
+
+    def set_priority(self, name: str, priority: int) -> None:
+        """Tracking: ``name``'s effective priority is now ``priority``."""
+        faults, _ = self._tracked.get(name, ({}, None))
+        self._tracked[name] = (faults, priority)
+        runner = self.instances.get(name)
+        if runner is not None:
+            runner.set_priority(priority)
+
+    def set_sync_groups(self, groups: dict[str, tuple[str, ...]]) -> None:
+        """Configure the sync groups (name -> member names); in force once all members run.
+
+        Groups that changed are dissolved at once (their members stand alone,
+        every fault the group made them hold is cleared); the new ones form at
+        the end of the next start or reload, or now if their members run.
+        """
+        for name, members in self.sync_groups.items():
+            if groups.get(name) != members and name in self.groups:
+                self._ungroup(name)
+        self.sync_groups = dict(groups)
+        if not self._bulk:
+            self._regroup()
+
+    def _regroup(self) -> None:
+        """Form every configured group whose members all run and that is not in force."""
+        now = self.loop.time()
+        for name, members in self.sync_groups.items():
+            runners = [self.instances.get(m) for m in members]
+            if name in self.groups or any(r is None or r.router is None for r in runners):
+                continue
+            group = SyncGroup(name, {r.spec.name: r.router for r in runners if r and r.router})
+            self.groups[name] = group
+            for member in members:
+                self.instances[member].join_group(group, self.instances)
+            # A member's fault of its own takes the others to FAULT now.
+            first = self.instances[members[0]]
+            first._steps(group.follow(members[0], [], now))
+            logger.info(
+                "sync group %s formed: %s (%s)", name, ", ".join(members), group.state.value
+            )
+
+    def _ungroup(self, name: str) -> None:
+        """Dissolve a group: members stand alone, and the faults it issued are cleared."""
+        group = self.groups.pop(name, None)
+        if group is None:
+            return
+        issued = f"sync group {name}:"
+        for member in group.members:
+            runner = self.instances.get(member)
+            if runner is None:
+                continue
+            runner.leave_group()
+            router = runner.router
+            if router is None:
+                continue
+            for reason in [r for r in router.faults if r.startswith(issued)]:
+                runner._perform(router.recover(reason, self.loop.time()))
+        logger.info("sync group %s dissolved", name)
+
+    def group_status(self) -> dict[str, dict[str, object]]:
+        """Each sync group in force or configured: its state, members and last change."""
+        out: dict[str, dict[str, object]] = {}
+        for name, members in self.sync_groups.items():
+            group = self.groups.get(name)
+            out[name] = {
+                "state": group.state.value if group is not None else "INIT",
+                "members": list(members),
+                "in_force": group is not None,
+                "last_reason": group.last_reason if group is not None else "",
+            }
+        return out
 
     # --------------------------------------------------------------- status
 

@@ -36,8 +36,16 @@ import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import IO, Any
 
+from vrrpy.track.link import LinkState, LinkWatcher, link_verdict
 from vrrpy.track.model import InstanceTracking, Kind, Track, TrackingChange, Verdict
-from vrrpy.track.protocol import CheckSpec, ConfigError, config_line, decode_line, encode
+from vrrpy.track.protocol import (
+    CheckSpec,
+    ConfigError,
+    InterfaceSpec,
+    config_line,
+    decode_line,
+    encode,
+)
 
 __all__ = ["AGENT_COMMAND", "Tracking", "TrackingAgent"]
 
@@ -229,16 +237,60 @@ class Tracking:
         self._kinds: dict[str, Kind] = kinds
         self._on_change = on_change
         self._loop: asyncio.AbstractEventLoop | None = None
-        self.agent = TrackingAgent(
-            specs, self._verdict, on_exit=self._agent_ended, command=command, stderr=stderr
-        )
+        self._interfaces = [s for s in specs if isinstance(s, InterfaceSpec)]
+        """Watched here, not by the agent: see :meth:`start`."""
+        agent_specs = [s for s in specs if not isinstance(s, InterfaceSpec)]
+        self._agent_kinds = {s.name: s.kind for s in agent_specs}
+        self.agent: TrackingAgent | None = None
+        if agent_specs:
+            self.agent = TrackingAgent(
+                agent_specs,
+                self._verdict,
+                on_exit=self._agent_ended,
+                command=command,
+                stderr=stderr,
+            )
+        self.links: LinkWatcher | None = None
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Watch the tracked interfaces from this process, and start the agent for the rest.
+
+        Links are watched here, on the loop: one netlink socket subscribed to
+        link changes, read when the kernel has news (rarely), a few
+        microseconds of parsing; the first dump is read at once, so every
+        instance starts knowing its interfaces (keepalived's own interface is
+        always tracked: an agent process only for that, and a FAULT until its
+        first verdict, would be a poor bargain). Scripts, files, processes and
+        pings, which wait or scan, stay in the agent. No agent is started
+        when only interfaces are tracked.
+        """
         self._loop = loop
-        self.agent.start(loop)
+        if self._interfaces:
+            links = self.links = LinkWatcher(self._link_changed)
+            links.read_blocking_dump()
+            now = self._now()
+            for spec in self._interfaces:
+                state = links.links.get(spec.interface)
+                self.apply(link_verdict(spec.name, spec.interface, state), now)
+            loop.add_reader(links.fileno(), links.read)
+        if self.agent is not None:
+            self.agent.start(loop)
 
     def stop(self) -> None:
-        self.agent.stop()
+        if self.links is not None:
+            if self._loop is not None:
+                with contextlib.suppress(ValueError, OSError):
+                    self._loop.remove_reader(self.links.fileno())
+            self.links.close()
+            self.links = None
+        if self.agent is not None:
+            self.agent.stop()
+
+    def _link_changed(self, name: str, state: LinkState | None) -> None:
+        now = self._now()
+        for spec in self._interfaces:
+            if spec.interface == name:
+                self.apply(link_verdict(spec.name, name, state), now)
 
     def _now(self) -> float:
         return self._loop.time() if self._loop is not None else 0.0
@@ -259,7 +311,7 @@ class Tracking:
 
     def _agent_ended(self, message: str) -> None:
         now = self._now()
-        for name, kind in self._kinds.items():
+        for name, kind in self._agent_kinds.items():
             # Down for the up/down kinds; a file's value is unknown (up None): weight 0
             # faults, a weighted file adds nothing.
             up = None if kind is Kind.FILE else False
@@ -267,7 +319,14 @@ class Tracking:
 
     def status(self) -> dict[str, Any]:
         """For the state file: each instance's tracking, with the agent's details merged in."""
-        details = self.agent.status
+        details = dict(self.agent.status) if self.agent is not None else {}
+        if self.links is not None:
+            for spec in self._interfaces:
+                link = self.links.links.get(spec.interface)
+                details[spec.name] = {
+                    "up": bool(link and link.up),
+                    "operstate": link.operstate if link else "missing",
+                }
         out: dict[str, Any] = {}
         for name, instance in self.instances.items():
             doc = instance.status()
