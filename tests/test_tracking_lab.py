@@ -112,6 +112,15 @@ def test_a_failing_script_lowers_the_priority_and_the_peer_preempts(
     ok.unlink()
     assert wait_for(lambda: d1.instance("VI_4")["effective_priority"] == 50, 3)
     assert wait_for(lambda: state(d2) == "MASTER" and state(d1) == "BACKUP", 3)
+    # The state file shows the script's last run (SIGUSR1 asks the agent for it).
+    d1.refresh()
+
+    def last_run() -> dict[str, Any]:
+        tracks = d1.state().get("tracking", {}).get("VI_4", {}).get("tracks", {})
+        return dict(tracks.get("chk_service", {}).get("agent", {}).get("last", {}))
+
+    assert wait_for(lambda: last_run().get("status") == 1, 3), last_run()
+    assert last_run()["outcome"] == "exit" and last_run()["runtime"] > 0
     ok.write_text("")
     assert wait_for(lambda: state(d1) == "MASTER" and state(d2) == "BACKUP", 5)
 

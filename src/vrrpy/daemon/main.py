@@ -394,7 +394,13 @@ async def _serve(config: DaemonConfig, path: str) -> int:
     loop.add_signal_handler(signal.SIGTERM, stopping.set)
     loop.add_signal_handler(signal.SIGINT, stopping.set)
     loop.add_signal_handler(signal.SIGHUP, hangup)
-    loop.add_signal_handler(signal.SIGUSR1, save)
+
+    def usr1() -> None:
+        save()
+        if tracking is not None:
+            tracking.request_status()  # the answer rewrites the file with the scripts' runs
+
+    loop.add_signal_handler(signal.SIGUSR1, usr1)
     try:
         with relaxed():
             await runtime.start_async(config.instances)
@@ -454,6 +460,7 @@ def _start_tracking(
         list(config.checks.values()),
         {name: (bases[name], tracks) for name, tracks in tracked.items() if name in bases},
         changed,
+        on_status=save,
     )
     for name, model in tracking.instances.items():
         for reason in model.faults.values():

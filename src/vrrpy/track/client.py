@@ -73,10 +73,12 @@ class TrackingAgent:
         *,
         on_ready: Callable[[], None] | None = None,
         on_exit: Callable[[str], None] | None = None,
+        on_status: Callable[[], None] | None = None,
         command: Sequence[str] = AGENT_COMMAND,
         stderr: int | IO[Any] | None = None,
     ) -> None:
         self.specs = list(specs)
+        self._on_status = on_status
         self._config = config_line(self.specs)
         self._on_verdict = on_verdict
         self._on_ready = on_ready
@@ -158,6 +160,8 @@ class TrackingAgent:
             elif kind == "status":
                 objects = message.get("objects")
                 self.status = objects if isinstance(objects, dict) else {}
+                if self._on_status is not None:
+                    self._on_status()
             elif kind == "error":
                 self.error = str(message.get("message"))
                 log.error("tracking agent refused its configuration: %s", self.error)
@@ -218,6 +222,7 @@ class Tracking:
         instances: Mapping[str, tuple[int, Iterable[Track]]],
         on_change: Callable[[TrackingChange], None],
         *,
+        on_status: Callable[[], None] | None = None,
         command: Sequence[str] = AGENT_COMMAND,
         stderr: int | IO[Any] | None = None,
     ) -> None:
@@ -247,6 +252,8 @@ class Tracking:
                 agent_specs,
                 self._verdict,
                 on_exit=self._agent_ended,
+                on_status=on_status,
+                on_ready=self.request_status,
                 command=command,
                 stderr=stderr,
             )
@@ -286,6 +293,12 @@ class Tracking:
         if self.agent is not None:
             self.agent.stop()
 
+    def request_status(self) -> None:
+        """Ask the agent for every object's details (last result, output, run time); the
+        answer lands in :meth:`status` and ``on_status`` is called."""
+        if self.agent is not None:
+            self.agent.request_status()
+
     def _link_changed(self, name: str, state: LinkState | None) -> None:
         now = self._now()
         for spec in self._interfaces:
@@ -297,6 +310,7 @@ class Tracking:
 
     def _verdict(self, verdict: Verdict, _t: float) -> None:
         self.apply(verdict, self._now())
+        self.request_status()  # the state file then shows the run behind the change
 
     def apply(self, verdict: Verdict, now: float) -> list[TrackingChange]:
         """Feed one verdict to every instance; call back and return the changes."""
