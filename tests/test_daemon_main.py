@@ -134,6 +134,9 @@ class RefusingRuntime:
     def set_sync_groups(self, groups: Any) -> None:
         pass
 
+    async def close_backends(self) -> None:
+        pass
+
     def fault(self, name: str, reason: str) -> None:
         pass
 

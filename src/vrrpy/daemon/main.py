@@ -417,6 +417,8 @@ async def _serve(config: DaemonConfig, path: str) -> int:
             for name in list(runtime.instances):
                 final[name] = runtime.remove(name)
         runtime.stop()
+        # The backends' stop steps (a Master's service, DRBD) run within their timeouts.
+        await runtime.close_backends()
         if tracking is not None:
             tracking.stop()
         state.close()

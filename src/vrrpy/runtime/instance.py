@@ -25,6 +25,8 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from vrrpy.backends.base import TransitionEvent
+from vrrpy.backends.pipeline import Pipeline
 from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo, encode_vrrp
 from vrrpy.core.actions import (
     Action,
@@ -50,6 +52,11 @@ from vrrpy.runtime.timers import LoopTimers, Timers
 logger = logging.getLogger("vrrpy.runtime")
 
 TransitionHook = Callable[["InstanceRunner", Transition], None]
+
+REFUSAL_HOLD = 10.0
+"""Seconds a node stays in FAULT after a backend refused Master (a DRBD disk not
+UpToDate): then it becomes a Backup again, and may take over again if still needed,
+asking its backends anew."""
 
 
 class InstanceRunner:
@@ -97,6 +104,9 @@ class InstanceRunner:
         a restart of the instance)."""
         self.pending_priority: int | None = None
         """The effective priority tracking computed (None: the configured one)."""
+        self.pipeline: Pipeline | None = None
+        """This instance's backends (see :mod:`vrrpy.backends.pipeline`), or None."""
+        self._refusals: dict[str, asyncio.TimerHandle] = {}
         self.group: SyncGroup | None = None
         """The sync group this instance moves with, once all its members run."""
         self._peers: Mapping[str, InstanceRunner] | None = None
@@ -167,6 +177,9 @@ class InstanceRunner:
             self._perform(router.shutdown(self.loop.time()))
         self.pacer.cancel()
         self.pacer.router = None
+        for handle in self._refusals.values():
+            handle.cancel()
+        self._refusals.clear()
         if self.announcements is not None:
             self.announcements.cancel()
         keeper = self.addresses
@@ -290,7 +303,22 @@ class InstanceRunner:
         A member of a sync group then tells the group (unless these actions are
         the group's own steps, already followed): a transition of one member may
         move the others.
+
+        With backends that take part in becoming Master (``prepare``: DRBD must
+        be Primary first), the addresses of a takeover wait for them: the
+        advert and the transition go now, the addresses and their announcement
+        when every backend agreed (:meth:`_prepared`).
         """
+        pipeline = self.pipeline
+        if pipeline is not None and pipeline.prepares:
+            becoming = next(
+                (a for a in actions if type(a) is Transition and a.new is State.MASTER), None
+            )
+            if becoming is not None:
+                held = [a for a in actions if type(a) in (AddAddresses, Announce)]
+                actions = [a for a in actions if type(a) not in (AddAddresses, Announce)]
+                event = self._event(becoming)
+                pipeline.prepare(event, lambda refusal: self._prepared(event, held, refusal))
         try:
             self._perform_each(actions)
         finally:
@@ -342,7 +370,47 @@ class InstanceRunner:
         elif kind is Transition:
             self._transitioned(action)  # type: ignore[arg-type]
 
+    def _event(self, action: Transition) -> TransitionEvent:
+        spec = self.spec
+        router = self.router
+        return TransitionEvent(
+            instance=spec.name,
+            old=action.old,
+            new=action.new,
+            reason=action.reason,
+            priority=router.priority if router is not None else spec.priority,
+            interface=spec.interface,
+            vrid=spec.vrid,
+            family=spec.family,
+            addresses=tuple(spec.virtual_addresses),
+        )
+
+    def _prepared(self, event: TransitionEvent, held: list[Action], refusal: str | None) -> None:
+        """Every backend's ``prepare`` is over: add and announce the addresses (still Master),
+        or keep the node out of Master for :data:`REFUSAL_HOLD` seconds."""
+        router = self.router
+        if router is None or router.state is not State.MASTER:
+            return  # left Master meanwhile: nothing to add
+        if refusal is not None:
+            self.fault(refusal)
+            self._refusals[refusal] = self.loop.call_later(
+                REFUSAL_HOLD, self._retry_after_refusal, refusal
+            )
+            return
+        self._perform(held, follow=False)
+        if self.pipeline is not None:
+            self.pipeline.transition(event)
+
+    def _retry_after_refusal(self, reason: str) -> None:
+        self._refusals.pop(reason, None)
+        self.recover(reason)
+
     def _transitioned(self, action: Transition) -> None:
+        pipeline = self.pipeline
+        if pipeline is not None and not (action.new is State.MASTER and pipeline.prepares):
+            # (Becoming Master with a prepare phase: the transition step runs once the
+            # addresses are in, from _prepared.)
+            pipeline.transition(self._event(action))
         self.since = time.time()
         self._since_mono = self.loop.time()
         self.pacer.precise = False
@@ -386,6 +454,7 @@ class InstanceRunner:
             "state": router.state.value if router else State.INITIALIZE.value,
             "faults": list(router.faults) if router else list(self.pending_faults),
             "sync_group": self.group.name if self.group is not None else None,
+            "backends": self.pipeline.status() if self.pipeline is not None else {},
             "priority": spec.priority,
             "effective_priority": router.priority if router else spec.priority,
             "vrid": spec.vrid,

@@ -22,6 +22,8 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from vrrpy.backends.base import Backend
+from vrrpy.backends.pipeline import Pipeline
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
 from vrrpy.core.actions import Transition
 from vrrpy.core.state import State
@@ -164,6 +166,9 @@ class Runtime:
         """Configured sync groups: name -> member instance names (see :meth:`set_sync_groups`)."""
         self.groups: dict[str, SyncGroup] = {}
         """The sync groups in force: those whose members all run."""
+        self.backends: dict[str, list[Backend]] = {}
+        """Each instance's backends, by instance name (:meth:`set_backends`)."""
+        self._pipelines: list[Pipeline] = []
         self._tracked: dict[str, tuple[dict[str, None], int | None]] = {}
         """Tracking's word on each instance (fault reasons, effective priority), kept for
         instances not started yet and across restarts."""
@@ -239,6 +244,10 @@ class Runtime:
             self.beats,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
+        backends = self.backends.get(spec.name)
+        if backends:
+            runner.pipeline = Pipeline(spec.name, backends, self.loop)
+            self._pipelines.append(runner.pipeline)
         tracked = self._tracked.get(spec.name)
         if tracked is not None:
             runner.pending_faults = dict(tracked[0])
@@ -418,6 +427,18 @@ class Runtime:
         _freeze()
         self._report_accept_filter([self.instances[name] for name in restarted + added])
         return added, removed, restarted
+
+    # -------------------------------------------------------------- backends
+
+    def set_backends(self, name: str, backends: list[Backend]) -> None:
+        """Give instance ``name`` its backends (taking effect when it next starts)."""
+        self.backends[name] = list(backends)
+
+    async def close_backends(self) -> None:
+        """After :meth:`stop`: let every pipeline finish its last transition (within the
+        backends' timeouts: a Master's stop steps run), then close the backends."""
+        pipelines, self._pipelines = self._pipelines, []
+        await asyncio.gather(*(p.close() for p in pipelines), return_exceptions=True)
 
     # ------------------------------------------------------- tracking, groups
 

@@ -1,0 +1,205 @@
+"""The transition pipeline: order, serialisation, failures that cost only themselves.
+
+:class:`Pipeline` is driven on a real event loop with small Python backends
+that record what they were called with; the runner-level tests use the fake
+host parts of ``test_instance_faults`` (no root): addresses wait for
+``prepare``, a refusal keeps the node out of Master, and a hung backend never
+holds the protocol's timers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+
+import pytest
+
+from test_instance_faults import VIP, loop, runner_for
+from vrrpy.backends import Backend, Pipeline, Refused, TransitionEvent
+from vrrpy.core import State
+from vrrpy.runtime import instance as instance_module
+
+__all__ = ["loop"]
+
+
+class Recorder(Backend):
+    """Appends (name, phase, new state) to a shared log; may hang, fail or refuse."""
+
+    def __init__(
+        self,
+        name: str,
+        log: list[tuple[str, str, str]],
+        delay: float = 0.0,
+        fail: bool = False,
+        refuse: bool = False,
+        timeout: float = 1.0,
+    ) -> None:
+        self.name = name
+        self.log = log
+        self.delay = delay
+        self.fail = fail
+        self.refuse = refuse
+        self.timeout = timeout
+
+    async def prepare(self, event: TransitionEvent) -> None:
+        self.log.append((self.name, "prepare", event.new.value))
+        if self.refuse:
+            raise Refused("disk Outdated")
+
+    async def transition(self, event: TransitionEvent) -> None:
+        await asyncio.sleep(self.delay)
+        if self.fail:
+            raise RuntimeError("bug")
+        self.log.append((self.name, "transition", event.new.value))
+
+
+class Hung(Backend):
+    """Takes no part in becoming Master; its transition step never ends."""
+
+    name = "hung"
+    timeout = 30.0
+
+    async def transition(self, event: TransitionEvent) -> None:
+        await asyncio.sleep(60)
+
+
+def finish(loop: asyncio.AbstractEventLoop) -> None:
+    """Cancel what the runner left running on the test's loop, and let it unwind."""
+    tasks = asyncio.all_tasks(loop)
+    for task in tasks:
+        task.cancel()
+
+    async def unwound() -> None:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    loop.run_until_complete(unwound())
+
+
+def event(old: State, new: State) -> TransitionEvent:
+    return TransitionEvent("VI_1", old, new, "test", 100)
+
+
+async def settle(pipeline: Pipeline) -> None:
+    for _ in range(200):
+        if not pipeline.busy:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError("the pipeline did not settle")
+
+
+def test_backends_run_in_order_and_in_reverse_when_leaving_master() -> None:
+    async def scenario() -> list[tuple[str, str, str]]:
+        log: list[tuple[str, str, str]] = []
+        pipeline = Pipeline(
+            "VI_1", [Recorder("a", log), Recorder("b", log)], asyncio.get_running_loop()
+        )
+        pipeline.transition(event(State.BACKUP, State.MASTER))
+        await settle(pipeline)
+        pipeline.transition(event(State.MASTER, State.BACKUP))
+        await settle(pipeline)
+        return log
+
+    assert asyncio.run(scenario()) == [
+        ("a", "transition", "MASTER"),
+        ("b", "transition", "MASTER"),
+        ("b", "transition", "BACKUP"),
+        ("a", "transition", "BACKUP"),
+    ]
+
+
+def test_a_failing_or_hung_backend_is_counted_and_the_next_one_still_runs() -> None:
+    async def scenario() -> tuple[list[tuple[str, str, str]], dict[str, dict[str, object]]]:
+        log: list[tuple[str, str, str]] = []
+        backends = [
+            Recorder("bug", log, fail=True),
+            Recorder("hung", log, delay=60, timeout=0.05),
+            Recorder("ok", log),
+        ]
+        pipeline = Pipeline("VI_1", backends, asyncio.get_running_loop())
+        pipeline.transition(event(State.BACKUP, State.MASTER))
+        await settle(pipeline)
+        return log, pipeline.status()
+
+    log, status = asyncio.run(scenario())
+    assert log == [("ok", "transition", "MASTER")]
+    assert status["bug"]["failures"] == 1 and "RuntimeError" in str(status["bug"]["last_error"])
+    assert status["hung"]["timeouts"] == 1
+
+
+def test_transitions_are_serialised_and_the_latest_queued_wins() -> None:
+    async def scenario() -> list[tuple[str, str, str]]:
+        log: list[tuple[str, str, str]] = []
+        pipeline = Pipeline("VI_1", [Recorder("slow", log, delay=0.05)], asyncio.get_running_loop())
+        pipeline.transition(event(State.INITIALIZE, State.BACKUP))
+        pipeline.transition(event(State.BACKUP, State.FAULT))  # replaced in the queue
+        pipeline.transition(event(State.FAULT, State.BACKUP))
+        await settle(pipeline)
+        return log
+
+    assert asyncio.run(scenario()) == [("slow", "transition", "BACKUP")] * 2
+
+
+def test_leaving_master_cancels_a_service_start_still_running() -> None:
+    async def scenario() -> tuple[list[tuple[str, str, str]], dict[str, dict[str, object]]]:
+        log: list[tuple[str, str, str]] = []
+        pipeline = Pipeline(
+            "VI_1", [Recorder("svc", log, delay=0.2, timeout=5)], asyncio.get_running_loop()
+        )
+        pipeline.transition(event(State.BACKUP, State.MASTER))
+        await asyncio.sleep(0.02)
+        pipeline.transition(event(State.MASTER, State.BACKUP))
+        await settle(pipeline)
+        return log, pipeline.status()
+
+    log, status = asyncio.run(scenario())
+    assert log == [("svc", "transition", "BACKUP")]  # the start never completed
+    assert status["svc"]["cancelled"] == 1
+
+
+# --------------------------------------------------------- in the runner
+
+
+def test_addresses_wait_for_prepare_and_a_refusal_keeps_the_node_out_of_master(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instance_module, "REFUSAL_HOLD", 0.05)
+    log: list[tuple[str, str, str]] = []
+    runner, ops, sock, _, _ = runner_for(loop, monkeypatch, priority=255)
+    runner.pipeline = Pipeline("VI_1", [Recorder("drbd", log, refuse=True)], loop)
+    runner.start()  # the owner: Master at once, but the addresses wait for prepare
+    assert runner.router is not None and runner.router.state is State.MASTER
+    assert VIP not in ops.on
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert runner.router.state is State.FAULT
+    assert VIP not in ops.on
+    assert sock.sent[-1][2] == 0  # resigned with priority 0
+    assert runner.status()["faults"] == ["backend drbd refused Master: disk Outdated"]
+    # The disk is good now: after the hold the node is asked again and takes over.
+    runner.pipeline.backends[0].refuse = False  # type: ignore[attr-defined]
+    loop.run_until_complete(asyncio.sleep(0.1))
+    assert runner.router.state is State.MASTER
+    assert VIP in ops.on
+    assert ("drbd", "transition", "MASTER") in log
+    finish(loop)
+
+
+def test_a_hung_backend_never_holds_the_protocol_timers(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, ops, _, _, _ = runner_for(loop, monkeypatch, priority=255)
+    runner.pipeline = Pipeline("VI_1", [Hung()], loop)
+    runner.start()
+    assert VIP in ops.on  # no prepare phase: the addresses go at once
+    ticks: list[float] = []
+
+    async def ticking() -> None:
+        for _ in range(20):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.002)
+
+    loop.run_until_complete(ticking())
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.05
+    assert runner.pipeline.busy  # still waiting on the hung backend, beside the loop
+    finish(loop)
