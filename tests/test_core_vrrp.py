@@ -467,6 +467,22 @@ def test_ipv6_router_counts_non_link_local_first_address() -> None:
     assert r.counters.anomalies == {"first_address_not_link_local": 1}
 
 
+def test_repeats_of_an_advert_with_an_anomaly_take_the_fast_path_and_count_it_each_time() -> None:
+    ll = IPv6Address("fe80::11")
+    vip = (IPv6Address("2001:db8::100"),)
+    r = VirtualRouter(RouterConfig(vrid=1, primary_address=ll, virtual_addresses=vip))
+    r.startup(0.0)
+    master = IPv6Address("fe80::20")
+    info = PacketInfo(master, IPv6Address("ff02::12"), 255)
+    data = encode_vrrp(advert(200, vrid=1, addresses=vip), master, IPv6Address("ff02::12"))
+    for i in range(3):
+        r.receive_packet(data, info, 1.0 + i)
+    assert r._repeat is not None  # the repeat's shortcut is taken despite the anomaly
+    assert r.counters.anomalies == {"first_address_not_link_local": 3}
+    assert r.counters.adverts_received == 3
+    assert r.get_timer() == pytest.approx(3.0 + r.master_down_interval)
+
+
 # ------------------------------------------------------------------ config
 
 

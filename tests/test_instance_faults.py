@@ -72,6 +72,13 @@ class Sock:
         self.sent.append(payload)
         return True
 
+    def sockaddr(self, destination: Any) -> Any:
+        return (str(destination), 0)
+
+    def send_to(self, payload: bytes, address: Any) -> bool:
+        self.sent.append(payload)
+        return True
+
 
 class Announcer:
     def __init__(self) -> None:

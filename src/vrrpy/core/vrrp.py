@@ -107,7 +107,7 @@ class VirtualRouter:
         self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
         self._last_advert: Advertisement = self.advertisement()
         self._passed: tuple[Advertisement, IPAddress, list[tuple[Any, ...]]] | None = None
-        self._repeat: tuple[Advertisement, IPAddress, float] | None = None
+        self._repeat: tuple[Advertisement, IPAddress, float, list[tuple[Any, ...]]] | None = None
         """Backup only: the Master's advert last accepted, its source and the
         Master_Down_Interval it set, when a repeat of it can only restart the timer
         (see :meth:`_backup_advert`). Cleared by anything else that happens."""
@@ -353,6 +353,9 @@ class VirtualRouter:
                     counters.checksum_pseudo_header += 1
                 else:
                     counters.checksum_vrrp_only += 1
+            for reason, detail, *args in repeat[3]:
+                # What the checks found is counted (and logged, rate-limited) per packet.
+                self._anomaly(reason, now, detail, *args)
             self._deadline = now + repeat[2]
             return []
         self._repeat = None
@@ -377,9 +380,11 @@ class VirtualRouter:
             self._resign_from = None
             mdi = master_down_interval(self.priority, self.master_adver_interval_cs, cfg.version)
             self._deadline = now + mdi
-            if not anomalies and (priority >= self.priority or not cfg.preempt):
-                # Accepted whatever the time: a repeat needs no decision.
-                self._repeat = (advert, source, mdi)
+            if priority >= self.priority or not cfg.preempt:
+                # Accepted whatever the time: a repeat needs no decision. (Anomalies, such
+                # as keepalived's global first IPv6 address, are only logged: the
+                # repeat counts them again.)
+                self._repeat = (advert, source, mdi, anomalies)
             return []
         # Preempt: ignore the weaker Master and let Master_Down_Timer run out.
         self.counters.lower_priority_discarded += 1

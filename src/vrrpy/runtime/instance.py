@@ -27,7 +27,7 @@ from typing import Any
 
 from vrrpy.backends.base import TransitionEvent
 from vrrpy.backends.pipeline import Pipeline
-from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo, encode_vrrp
+from vrrpy.codec.vrrp import Advertisement, PacketInfo, encode_vrrp
 from vrrpy.core.actions import (
     Action,
     AddAddresses,
@@ -96,7 +96,7 @@ class InstanceRunner:
         self.action_errors = 0
         """Actions that raised (each logged); the protocol went on regardless."""
         self._errlog = DropLog(logger, level=logging.ERROR, interval=10.0)
-        self._wire: dict[int, tuple[Advertisement, list[tuple[bytes, IPAddress]]]] = {}
+        self._wire: dict[int, tuple[Advertisement, VRRPSocket, list[tuple[bytes, Any]]]] = {}
         self._by_address = {iface.ip: iface for iface in spec.virtual_addresses}
         self._vips = tuple(self._by_address)
         self.pending_faults: dict[str, None] = {}
@@ -225,7 +225,7 @@ class InstanceRunner:
             if actions:
                 self._perform(actions)
             else:
-                self.pacer.arm()  # a Backup's deadline moved (later, or to Skew_Time)
+                self.pacer.rearm()  # a Backup's deadline moved (later, or to Skew_Time)
 
     def set_priority(self, priority: int) -> None:
         """Tracking changed our effective priority (never an owner's: 255 does not move)."""
@@ -425,12 +425,15 @@ class InstanceRunner:
         if sock is None:
             return
         cached = self._wire.get(id(advert))
-        if cached is None or cached[0] is not advert:
+        if cached is None or cached[0] is not advert or cached[1] is not sock:
             peers = self.spec.unicast_peers or (default_destination(self.family),)
-            packets = [(encode_vrrp(advert, sock.source, peer), peer) for peer in peers]
-            cached = self._wire[id(advert)] = (advert, packets)
-        for payload, peer in cached[1]:
-            sock.send(payload, peer)
+            packets = [
+                (encode_vrrp(advert, sock.source, peer), sock.sockaddr(peer)) for peer in peers
+            ]
+            cached = self._wire[id(advert)] = (advert, sock, packets)
+        send_to = sock.send_to
+        for payload, address in cached[2]:
+            send_to(payload, address)
 
     # ---------------------------------------------------------------- status
 

@@ -197,6 +197,21 @@ class Pacer:
                 return
             self._timer = self.timers.call_at(wake, self._on_timer, slack, order)
 
+    def rearm(self) -> None:
+        """:meth:`arm` after an advert a Backup accepted: nothing to do in the common case.
+
+        The advert moved Master_Down_Timer later (or left it), and the wake-up
+        armed for the earlier deadline stays, to re-check then: that is one
+        comparison per advert, not a call into :meth:`arm`.
+        """
+        at = self._timer_at
+        router = self.router
+        if self._timer is not None and at is not None and router is not None:
+            deadline = router.get_timer()
+            if deadline is not None and deadline >= at:
+                return
+        self.arm()
+
     def on_grid(self, router: VirtualRouter, deadline: float) -> float:
         """The Master's next advert, brought forward onto its grid (see :data:`ADVERT_PHASES`).
 

@@ -6,17 +6,21 @@ facts the decoder must check: the IPv4 TTL from the IP header, the IPv6 hop limi
 and destination from ancillary data (IPV6_RECVHOPLIMIT, IPV6_RECVPKTINFO). The
 source of every advert is pinned with IP_PKTINFO / IPV6_PKTINFO, so the primary
 address (IPv4) or the link-local address (IPv6) is used whatever else the
-interface holds, virtual addresses included.
+interface holds, virtual addresses included. Adverts are read in batches, many per
+system call (``recvmmsg``, :mod:`vrrpy.runtime.mmsg`), where libc allows.
 """
 
 from __future__ import annotations
 
 import logging
+import select
 import socket
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from ipaddress import IPv4Address, IPv6Address
+from types import MappingProxyType
+from typing import Any
 
 from vrrpy.codec.errors import DecodeError
 from vrrpy.codec.ip import parse_ipv4
@@ -28,7 +32,7 @@ from vrrpy.codec.vrrp import (
     IPAddress,
     PacketInfo,
 )
-from vrrpy.runtime import vridfilter
+from vrrpy.runtime import mmsg, vridfilter
 from vrrpy.runtime.refilter import AfterDeliveries, Refilter, wait_inline
 from vrrpy.runtime.vridfilter import ALL_URGENT
 
@@ -37,7 +41,7 @@ Receiver = Callable[[bytes, PacketInfo, "float | None"], None]
 _SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
 _SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 _TIMESPEC = struct.Struct("@qq")
-_ANC_SIZE = socket.CMSG_SPACE(4) + socket.CMSG_SPACE(20) + socket.CMSG_SPACE(16)
+_ANC_SIZE = mmsg.CONTROL_SIZE
 _MAX_BATCH = 8192
 _MAX_BULK = 65536  # more than a 4 MiB queue holds: read until empty, bounded under a flood
 _IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)  # <linux/in.h>; Python does not export it
@@ -51,7 +55,16 @@ class VRRPSocket:
     priority-0 adverts and those of the VRIDs in :attr:`urgent`; the *bulk* one
     takes everything else; :meth:`read` reads both, when the urgent one wakes
     the loop or when the runtime needs to be up to date (before a Backup acts).
+
+    Each receiving socket is read with ``recvmmsg`` (:mod:`vrrpy.runtime.mmsg`)
+    where libc has it and :data:`USE_RECVMMSG` is true when it is opened, with
+    ``recvmsg`` otherwise; the items are the same either way.
     """
+
+    _readers: Mapping[Any, mmsg.MmsgReader] = MappingProxyType({})
+    """The batch reader of each socket; none (the ``recvmsg`` loop) unless set up."""
+    _poll: Callable[[int], list[tuple[int, int]]] | None = None
+    """``poll`` over the two sockets, where they have readers (see :meth:`_pending`)."""
 
     def __init__(
         self,
@@ -97,6 +110,8 @@ class VRRPSocket:
         self._sources: dict[str, IPv6Address] = {}
         self._v4: dict[bytes, IPv4Address] = {}
         self._destinations: dict[bytes, IPv6Address] = {}
+        self._v6: dict[bytes, IPv6Address] = {}
+        self._infos: dict[Any, PacketInfo] = {}
         first = vridfilter.program(family, (), True) if join else vridfilter.DROP_ALL
         self.sock = self._open(first, send=True)
         self.bulk: socket.socket | None = None
@@ -107,6 +122,18 @@ class VRRPSocket:
                 self.sock.close()
                 raise
         self._sockets = [self.sock] if self.bulk is None else [self.sock, self.bulk]
+        if join and USE_RECVMMSG and mmsg.available():
+            # The urgent queue holds a few adverts between wake-ups, the bulk one
+            # up to a sweep's worth: a smaller batch for the first saves memory.
+            readers = {self.sock: mmsg.MmsgReader(family, URGENT_VLEN)}
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            if self.bulk is not None:
+                readers[self.bulk] = mmsg.MmsgReader(family)
+                poller.register(self.bulk, select.POLLIN)
+            self._readers = readers
+            self._poll = poller.poll
+            self._urgent_fd = self.sock.fileno()
 
     def _open(self, insns: list[vridfilter.Insn], send: bool) -> socket.socket:
         sock = socket.socket(self._af, socket.SOCK_RAW, IPPROTO_VRRP)
@@ -217,6 +244,8 @@ class VRRPSocket:
     def close(self) -> None:
         """Close the sockets (leaving the group with them)."""
         self.refilter.close()
+        self._poll = None  # a read after this fails on each socket, as it always did
+        self._readers = {}  # (by recvmsg) and the buffers go
         for sock in self._sockets:
             sock.close()
 
@@ -225,6 +254,15 @@ class VRRPSocket:
         address = self._sockaddrs.get(destination)
         if address is None:
             address = self._sockaddr(destination)
+        return self.send_to(payload, address)
+
+    def sockaddr(self, destination: IPAddress) -> tuple[str, int] | tuple[str, int, int, int]:
+        """The socket address :meth:`send_to` takes for ``destination`` (made once: a
+        Master keeps it with its advert's bytes, and hashes no address per advert)."""
+        return self._sockaddrs.get(destination) or self._sockaddr(destination)
+
+    def send_to(self, payload: bytes, address: tuple[str, int] | tuple[str, int, int, int]) -> bool:
+        """:meth:`send` to an address made by :meth:`sockaddr`: a Master's per-advert path."""
         try:
             self.sock.sendmsg([payload], self._pktinfo, 0, address)
         except OSError:
@@ -265,10 +303,11 @@ class VRRPSocket:
         # filter change stay equal across reads, and twins of nothing else.
         mono = self.mono_ns()
         offset = mono - self.wall_ns()
-        urgent = self._held + self._collect(self.sock, _MAX_BATCH)
+        urgent_queued, bulk_queued = self._pending()
+        urgent = self._held + self._collect(self.sock, _MAX_BATCH) if urgent_queued else self._held
         self._held = []
         bulk: list[_Received] = []
-        if self.bulk is not None:
+        if self.bulk is not None and bulk_queued:
             bulk = self._collect(self.bulk, _MAX_BULK)
             if len(bulk) >= _MAX_BULK and urgent:
                 newest = _arrival(bulk[-1])
@@ -282,8 +321,22 @@ class VRRPSocket:
         if recent is None and self._clean_at == refilter.changes and not refilter.overlapping:
             # At rest, and read at rest since the filters last changed: the programs
             # are exact complements and no twin can be queued.
-            for item in merged:
-                self._deliver(deliver, item, placing)
+            if placing is None:
+                for item in merged:
+                    self._deliver(deliver, item, placing)
+                return count
+            # What _deliver does, inline: the usual read skips a method call per advert.
+            high = self._window[1]
+            for stamp, payload, info in merged:
+                if stamp is None:
+                    arrival = None
+                else:
+                    stamp += placing
+                    arrival = (stamp if stamp < high else high) * 1e-9
+                try:
+                    deliver(payload, info, arrival)
+                except Exception:  # one instance's bug must not cost the others their adverts
+                    self._failed()
             return count
         # A filter change is in flight, or ended since the last read: a packet may
         # sit on both queues (its twins then meet here), or one copy may have been
@@ -305,6 +358,28 @@ class VRRPSocket:
             self._recent = None
             self._clean_at = refilter.changes
         return count
+
+    def _pending(self) -> tuple[bool, bool]:
+        """Whether to read (the urgent queue, the bulk queue), from one ``poll``.
+
+        A read of an empty queue costs a system call that fails; a Backup's reads
+        (one per interface and family, each time a Backup checks its timer) mostly
+        find one queue or both empty, and one ``poll`` of both costs a fifth of one
+        such call. The bulk queue is read whenever the urgent one is: it must then
+        be read until empty *after* the urgent one (see :meth:`read`), whatever it
+        held when polled. Without a poll (no readers, or closed): both.
+        """
+        poll = self._poll
+        if poll is None:
+            return True, True
+        ready = poll(0)
+        if not ready:
+            return False, False
+        urgent = self._urgent_fd
+        for fd, _events in ready:
+            if fd == urgent:
+                return True, True
+        return False, True
 
     def _clock(self, mono: int, offset: int) -> int | None:
         """The realtime-to-monotonic offset for this read's stamps; None after a clock step.
@@ -364,16 +439,31 @@ class VRRPSocket:
         try:
             deliver(item[1], item[2], None if stamp is None else stamp * 1e-9)
         except Exception:  # one instance's bug must not cost the others their adverts
-            self.delivery_errors += 1
-            logger.exception("%s: delivering an advert failed", self.ifname)
+            self._failed()
+
+    def _failed(self) -> None:
+        """Count and log the delivery that just raised (called in its ``except``)."""
+        self.delivery_errors += 1
+        logger.exception("%s: delivering an advert failed", self.ifname)
 
     def _collect(self, sock: socket.socket, limit: int) -> list[_Received]:
         """Everything queued on ``sock`` (up to a batch), as (kernel stamp, payload, info).
 
-        The per-packet path of a Backup: names are bound to locals, counters
-        added once per batch.
+        The per-packet path of a Backup: batched by ``recvmmsg`` where the socket
+        has a reader, else one ``recvmsg`` per packet (names bound to locals);
+        counters added once per batch either way.
         """
-        out: list[_Received] = []
+        reader = self._readers.get(sock)
+        if reader is not None:
+            fd = sock.fileno()
+            if self.family == 4:
+                out, errors, failed = reader.collect_v4(fd, limit, self._infos, self._v4)
+            else:
+                out, errors, failed = reader.collect_v6(fd, limit, self._infos, self._v6)
+            self.received += len(out) + errors
+            self.header_errors += errors + int(failed)
+            return out
+        out = []
         append = out.append
         recvmsg = sock.recvmsg
         v4 = self.family == 4
@@ -444,9 +534,7 @@ _SOL_SOCKET = socket.SOL_SOCKET
 _IPPROTO_IPV6 = socket.IPPROTO_IPV6
 _IPV6_HOPLIMIT = socket.IPV6_HOPLIMIT
 _IPV6_PKTINFO = socket.IPV6_PKTINFO
-_RECEIVE_SIZE = 8192
-"""Bytes read per datagram: the largest VRRP packet (IPv6, 255 addresses) is 4,088
-bytes of VRRP; anything longer arrives truncated and fails the decoder's checks."""
+_RECEIVE_SIZE = mmsg.RECEIVE_SIZE
 
 
 def _packet_info(fields: tuple[IPAddress, IPAddress, int]) -> PacketInfo:
@@ -457,6 +545,11 @@ def _packet_info(fields: tuple[IPAddress, IPAddress, int]) -> PacketInfo:
 _CACHE = 4096
 """Parsed IPv6 sources and destinations kept per socket (peers are few; the bound is for
 a LAN that sends us junk from random addresses)."""
+USE_RECVMMSG = True
+"""Read with ``recvmmsg`` where libc has it (sockets opened while this is true); false
+keeps the ``recvmsg`` loop (benchmarks and tests compare the two)."""
+URGENT_VLEN = 16
+"""Messages per ``recvmmsg`` on the urgent queue (the bulk one takes :data:`mmsg.VLEN`)."""
 _Received = tuple["int | None", bytes, PacketInfo]
 _RECENT = 4096
 """Remembered deliveries (for twins) beyond which those over a second old are forgotten."""
