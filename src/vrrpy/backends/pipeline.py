@@ -36,7 +36,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from vrrpy.backends.base import Backend, Refused, TransitionEvent
-from vrrpy.core.state import State
 
 __all__ = ["BackendStats", "Pipeline"]
 
@@ -225,8 +224,3 @@ class Pipeline:
                 await asyncio.wait_for(backend.close(), getattr(backend, "timeout", 30.0))
             except Exception as exc:
                 logger.error("%s: closing backend %s: %s", self.name, self._key(backend), exc)
-
-
-def state_word(state: State) -> str:
-    """keepalived's word for a state in notify calls: INIT after a stop is ``STOP``."""
-    return "STOP" if state is State.INITIALIZE else state.value
