@@ -159,6 +159,7 @@ from vrrpy.core.config import (
     virtual_addresses_problems,
     vrid_problem,
 )
+from vrrpy.daemon import backendconfig
 from vrrpy.runtime.realtime import DEFAULT_PRIORITY, DEFAULT_RLIMIT_RTTIME, RealtimeSettings
 from vrrpy.runtime.spec import InstanceSpec, VirtualAddress
 from vrrpy.track.model import MAX_WEIGHT, OWNER_PRIORITY, Kind, Track
@@ -325,6 +326,10 @@ class DaemonConfig:
     checks: dict[str, CheckSpec] = field(default_factory=dict)
     instance_tracks: dict[str, tuple[Track, ...]] = field(default_factory=dict)
     sync_groups: tuple[SyncGroupSpec, ...] = ()
+    instance_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = field(
+        default_factory=dict
+    )
+    """Per instance name, its backends in order (:mod:`vrrpy.daemon.backendconfig`)."""
 
 
 def load_config(path: str | os.PathLike[str]) -> DaemonConfig:
@@ -403,6 +408,7 @@ _GLOBAL_KEYS: Final = (
     "realtime_priority",
     "lock_memory",
     "rlimit_rttime",
+    *backendconfig.GLOBAL_KEYS,
 )
 _RT_PRIORITY_MAX: Final = 99  # Linux's sched_get_priority_max(SCHED_RR), fixed
 _RTTIME_MIN: Final = 10_000  # keepalived's default; below it a Python daemon trips at start
@@ -416,9 +422,11 @@ _TRACK_TABLES: Final[Mapping[str, Kind]] = {
 """The tables that define tracked objects; an instance's key of the same name tracks them."""
 _TRACK_KEYS: Final[Mapping[str, Kind]] = {"track_interface": Kind.INTERFACE, **_TRACK_TABLES}
 """An instance's (and a sync group's) keys naming what it tracks."""
-_INSTANCE_KEYS: Final = tuple(f.name for f in fields(InstanceConfig)) + tuple(_TRACK_KEYS)
+_INSTANCE_KEYS: Final = (
+    tuple(f.name for f in fields(InstanceConfig)) + tuple(_TRACK_KEYS) + backendconfig.INSTANCE_KEYS
+)
 _SYNC_GROUP_KEYS: Final = ("name", "members", "tracking_weight", *_TRACK_KEYS)
-_TOP_KEYS: Final = ("global", "instance", *_TRACK_TABLES, "sync_group")
+_TOP_KEYS: Final = ("global", "instance", *_TRACK_TABLES, "sync_group", "backend")
 _TOP_NAMES: Final[Mapping[str, str]] = {
     "vrrp_instance": "instance",
     "vrrp_script": "track_script",
@@ -623,12 +631,27 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
                 ConfigIssue(
                     key,
                     f"{message}: a file has [global], [[instance]], [[track_script]], "
-                    "[[track_file]], [[track_process]], [[track_ping]] and [[sync_group]]",
+                    "[[track_file]], [[track_process]], [[track_ping]], [[sync_group]] "
+                    "and [[backend]]",
                 )
             )
 
     global_config = _check_global(document.get("global", {}), issues)
     defined = _check_track_tables(document, issues)
+    global_table = document.get("global", {})
+    if not isinstance(global_table, dict):
+        global_table = {}
+    backendconfig.check_global(global_table, _Section(global_table, "global", issues).issue)
+    backends: dict[str, backendconfig.BackendSpec] = {}
+    for index, table in _array_of_tables(document, "backend", issues):
+        label = table.get("name") if isinstance(table.get("name"), str) else str(index)
+        where = _Section(table, f"backend[{label}]", issues)
+        spec = backendconfig.parse_backend_table(table, where.issue)
+        if spec is not None:
+            if spec.name in backends:
+                where.issue("name", f"{spec.name!r} names two [[backend]] tables")
+            backends[spec.name] = spec
+    instance_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = {}
 
     raw_instances = document.get("instance", [])
     if isinstance(raw_instances, list) and not raw_instances:
@@ -653,6 +676,9 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         section = _Section(table, f"instance[{label}]", issues)
         instance, vrid_key = _check_instance(section)
         trackers.append(_instance_tracker(section, label))
+        specs = backendconfig.instance_backend_specs(table, backends, global_table, section.issue)
+        if specs and isinstance(name, str):
+            instance_backends[name] = specs
         if isinstance(name, str) and name in first_index and first_index[name] != index:
             section.issue(
                 "name",
@@ -684,6 +710,7 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         checks=checks,
         instance_tracks=instance_tracks,
         sync_groups=sync_groups,
+        instance_backends=instance_backends,
     )
 
 

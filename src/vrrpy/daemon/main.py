@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import vrrpy
+from vrrpy.daemon.backendconfig import build_backends
 from vrrpy.daemon.config import (
     ConfigFileError,
     ConfigIssue,
@@ -286,7 +287,9 @@ def _enter_netns(name: str | None) -> None:
         netns.setns(name)
 
 
-async def _serve(config: DaemonConfig, path: str) -> int:
+async def _serve(
+    config: DaemonConfig, path: str, backends: dict[str, list[Any]] | None = None
+) -> int:
     from vrrpy.runtime.runtime import Runtime
 
     loop = asyncio.get_running_loop()
@@ -326,6 +329,8 @@ async def _serve(config: DaemonConfig, path: str) -> int:
     starting = True
     runtime = Runtime(loop, on_transition=save)
     runtime.set_sync_groups({group.name: tuple(group.members) for group in config.sync_groups})
+    for name, objects in (backends or {}).items():
+        runtime.set_backends(name, objects)
     tracking = _start_tracking(config, runtime, loop, save)
     stopping = asyncio.Event()
     reloading = asyncio.Lock()
@@ -501,6 +506,14 @@ def main(argv: list[str] | None = None) -> int:
     if issues:
         _print_issues(issues, args.config)
         return 1
+    shared: dict[str, Any] = {}
+    backends: dict[str, list[Any]] = {}
+    for name, specs in config.instance_backends.items():
+        try:
+            backends[name] = build_backends(specs, shared)
+        except (ValueError, TypeError) as exc:
+            _print_issues([ConfigIssue(f"instance[{name}].backends", str(exc))], args.config)
+            return 1
     if args.check:
         print(f"{args.config}: OK ({len(config.instances)} instance(s))")
         return 0
@@ -511,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = realtime.apply(config.global_.realtime)
     logger.info("scheduling: %s", rt.describe())
     try:
-        return asyncio.run(_serve(config, args.config))
+        return asyncio.run(_serve(config, args.config, backends))
     except InstanceStartError as exc:
         _print_issues(
             [ConfigIssue(f"instance[{exc.instance}].{exc.key}", exc.message)], args.config

@@ -1,0 +1,239 @@
+"""vrrpyd's backend keys: keepalived's notify scripts, ucarp's up/down scripts, ``[[backend]]``.
+
+A keepalived user moves their ``vrrp_instance`` notify lines over as they
+are, and the scripts see the same arguments (docs/backends.md):
+
+```toml
+[global]
+notify_fifo = "/run/vrrpyd.fifo"        # keepalived: global_defs { notify_fifo ... }
+
+[[instance]]
+name = "VI_1"
+notify_master = "/etc/vrrpy/to-master.sh"   # keepalived's keys, same meaning
+notify_backup = "/etc/vrrpy/to-backup.sh"
+notify = "/etc/vrrpy/notify.sh"             # gets TYPE NAME STATE PRIORITY appended
+script_timeout = 30                         # seconds; the script's process group is killed then
+up_script = "/etc/vrrpy/vip-up.sh"          # ucarp --upscript: SCRIPT IFACE VIP
+down_script = "/etc/vrrpy/vip-down.sh"      # ucarp --downscript
+backends = ["audit"]                        # [[backend]] tables, in this order
+
+[[backend]]
+name = "audit"
+type = "python"                             # "module:attribute": a Backend class or factory
+object = "mysite.hooks:Audit"
+timeout = 5
+params = { path = "/var/log/vrrp-audit" }   # keyword arguments for it
+```
+
+Order of an instance's backends: its notify scripts first (keepalived runs
+them right after the state change), then its ucarp scripts, then its
+``backends`` in the order listed, then the global ``notify_fifo``.
+
+What the loader produces: ``DaemonConfig.instance_backends``, per instance
+name, a tuple of :class:`BackendSpec` (what to build, not built: building
+imports user code and opens FIFOs, which is the daemon's job at start, not
+``--check``'s). :func:`build_backends` builds them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+__all__ = [
+    "BACKEND_TYPES",
+    "GLOBAL_KEYS",
+    "INSTANCE_KEYS",
+    "BackendSpec",
+    "build_backends",
+    "instance_backend_specs",
+    "parse_backend_table",
+]
+
+NOTIFY_KEYS: Final = (
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+    "notify_master_rx_lower_pri",
+)
+UCARP_KEYS: Final = ("up_script", "down_script")
+INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, "script_timeout", "backends")
+"""The ``[[instance]]`` keys of this module."""
+GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script")
+"""The ``[global]`` keys of this module."""
+BACKEND_TYPES: Final = ("python",)
+"""What a ``[[backend]]`` table may build (``drbd`` comes with its backend)."""
+BACKEND_KEYS: Final = ("name", "type", "object", "timeout", "params")
+_OBJECT_RE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
+_NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+DEFAULT_TIMEOUT: Final = 30.0
+
+Issue = Callable[[str, str], None]
+"""Reports a problem: (key relative to the table, message)."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend of an instance, as configured (built by :func:`build_backends`)."""
+
+    name: str
+    type: str
+    """``notify`` (keepalived's scripts), ``ucarp``, ``fifo``, or a ``[[backend]]`` type."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    timeout: float = DEFAULT_TIMEOUT
+
+
+def _string(table: Mapping[str, Any], key: str, issue: Issue) -> str | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        issue(key, f"must be a command line (a non-empty string), got {value!r}")
+        return None
+    return value
+
+
+def _timeout(table: Mapping[str, Any], key: str, issue: Issue) -> float:
+    value = table.get(key, DEFAULT_TIMEOUT)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        issue(key, f"must be a number of seconds, got {value!r}")
+        return DEFAULT_TIMEOUT
+    if not 0.01 <= value <= 86400:
+        issue(key, f"must be 0.01..86400 seconds, got {value}")
+        return DEFAULT_TIMEOUT
+    return float(value)
+
+
+def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec | None:
+    """One ``[[backend]]`` table, or None (each problem reported with its key)."""
+    for key in table:
+        if key not in BACKEND_KEYS:
+            issue(key, f"unknown key; a [[backend]] has {', '.join(BACKEND_KEYS)}")
+    name = table.get("name")
+    if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+        issue("name", f"must be 1-64 letters, digits, '_', '.' or '-', got {name!r}")
+        name = None
+    kind = table.get("type")
+    if kind not in BACKEND_TYPES:
+        issue("type", f"must be one of {', '.join(BACKEND_TYPES)}, got {kind!r}")
+        kind = None
+    params = table.get("params", {})
+    if not isinstance(params, Mapping):
+        issue("params", f"must be a table of keyword arguments, got {params!r}")
+        params = {}
+    timeout = _timeout(table, "timeout", issue)
+    obj = table.get("object")
+    if kind == "python" and (not isinstance(obj, str) or not _OBJECT_RE.fullmatch(obj)):
+        issue("object", f"must name a Python object as 'module:attribute', got {obj!r}")
+        return None
+    if name is None or kind is None:
+        return None
+    return BackendSpec(name, kind, {"object": obj, "params": dict(params)}, timeout)
+
+
+def instance_backend_specs(
+    table: Mapping[str, Any],
+    defined: Mapping[str, BackendSpec],
+    global_table: Mapping[str, Any],
+    issue: Issue,
+) -> tuple[BackendSpec, ...]:
+    """An ``[[instance]]``'s backends, in their order (see the module)."""
+    specs: list[BackendSpec] = []
+    timeout = _timeout(table, "script_timeout", issue)
+    notify = {key: _string(table, key, issue) for key in NOTIFY_KEYS}
+    if any(notify.values()):
+        scripts = {k: v for k, v in notify.items() if v is not None}
+        specs.append(BackendSpec("notify", "notify", scripts, timeout))
+    ucarp = {key: _string(table, key, issue) for key in UCARP_KEYS}
+    if any(ucarp.values()):
+        updown = {"up": ucarp["up_script"], "down": ucarp["down_script"]}
+        specs.append(BackendSpec("ucarp", "ucarp", updown, timeout))
+    names = table.get("backends", [])
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        issue("backends", f"must be a list of [[backend]] names, got {names!r}")
+        names = []
+    for index, name in enumerate(names):
+        if name not in defined:
+            known = ", ".join(sorted(defined)) or "none: the file has no [[backend]]"
+            issue(f"backends[{index}]", f"no [[backend]] named {name!r} (there are: {known})")
+        elif names.index(name) != index:
+            issue(f"backends[{index}]", f"{name!r} is listed twice")
+        else:
+            specs.append(defined[name])
+    fifo = global_table.get("notify_fifo")
+    if isinstance(fifo, str) and fifo:
+        fifo_params: dict[str, Any] = {
+            "path": fifo,
+            "script": global_table.get("notify_fifo_script"),
+        }
+        specs.append(BackendSpec("notify_fifo", "fifo", fifo_params, timeout))
+    return tuple(specs)
+
+
+def check_global(table: Mapping[str, Any], issue: Issue) -> None:
+    """The ``[global]`` keys of this module."""
+    fifo = table.get("notify_fifo")
+    if fifo is not None and (not isinstance(fifo, str) or not fifo.startswith("/")):
+        issue("notify_fifo", f"must be an absolute path, got {fifo!r}")
+    _string(table, "notify_fifo_script", issue)
+    if table.get("notify_fifo_script") is not None and fifo is None:
+        issue("notify_fifo_script", "needs notify_fifo (the FIFO the script reads)")
+
+
+def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> list[Any]:
+    """The backend objects for one instance's specs. ``shared`` holds what instances
+    share (the one notify FIFO); pass the same dict for every instance.
+
+    Raises ``ValueError`` naming the backend when user code cannot be imported or
+    does not make a backend.
+    """
+    from vrrpy.backends.base import Backend
+
+    built: list[Any] = []
+    for spec in specs:
+        params = dict(spec.params)
+        if spec.type == "notify":
+            from vrrpy.backends.notify import NotifyScripts
+
+            built.append(NotifyScripts(timeout=spec.timeout, **params))
+        elif spec.type == "ucarp":
+            from vrrpy.backends.ucarp import UcarpScripts
+
+            built.append(UcarpScripts(timeout=spec.timeout, **params))
+        elif spec.type == "fifo":
+            from vrrpy.backends.fifo import NotifyFifo
+
+            fifo = shared.get("fifo")
+            if fifo is None:
+                fifo = shared["fifo"] = NotifyFifo(params["path"], script=params.get("script"))
+            built.append(fifo.attach())
+        elif spec.type == "python":
+            module_name, _, attribute = str(params["object"]).partition(":")
+            try:
+                target: Any = importlib.import_module(module_name)
+                for part in attribute.split("."):
+                    target = getattr(target, part)
+            except (ImportError, AttributeError) as exc:
+                raise ValueError(
+                    f"backend {spec.name}: cannot load {params['object']}: {exc}"
+                ) from exc
+            obj = target(**params["params"]) if callable(target) else target
+            if not isinstance(obj, Backend) and not (
+                hasattr(obj, "prepare") and hasattr(obj, "transition")
+            ):
+                raise ValueError(
+                    f"backend {spec.name}: {params['object']} made {obj!r}, not a backend "
+                    "(it needs prepare and transition: subclass vrrpy.backends.Backend)"
+                )
+            if getattr(obj, "name", "backend") == "backend":
+                obj.name = spec.name
+            obj.timeout = spec.timeout
+            built.append(obj)
+        else:  # pragma: no cover - the loader admits no other type
+            raise ValueError(f"backend {spec.name}: unknown type {spec.type}")
+    return built

@@ -1,0 +1,173 @@
+"""vrrpyd's backend keys: keepalived's notify_* lines, ucarp's scripts, [[backend]] tables.
+
+Each rule is checked by loading a small file (``parse_config``) and, for what
+builds objects, by :func:`build_backends`; the lab test at the end runs a
+vrrpyd pair whose notify scripts record what they were called with.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from support import require_root
+from vrrpy.backends import Backend
+from vrrpy.daemon.backendconfig import build_backends
+from vrrpy.daemon.config import ConfigFileError, parse_config
+from vrrpy.lab import Daemon, Lab, wait_for
+
+BASE = """
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vrid = 51
+priority = 100
+virtual_addresses = ["192.0.2.100/24"]
+"""
+
+
+def load(extra_instance: str = "", rest: str = "", global_: str = "") -> object:
+    text = ""
+    if global_:
+        text += "[global]\n" + textwrap.dedent(global_) + "\n"
+    text += BASE + textwrap.dedent(extra_instance) + "\n" + textwrap.dedent(rest)
+    return parse_config(text)
+
+
+def problems(extra_instance: str = "", rest: str = "", global_: str = "") -> list[str]:
+    with pytest.raises(ConfigFileError) as caught:
+        load(extra_instance, rest, global_)
+    return [str(issue) for issue in caught.value.errors]
+
+
+def test_keepalived_notify_lines_make_one_notify_backend_first() -> None:
+    config = load(
+        """
+        notify_master = "/etc/vrrpy/master.sh"
+        notify = "/etc/vrrpy/notify.sh arg"
+        script_timeout = 5
+        up_script = "/etc/vrrpy/up.sh"
+        """
+    )
+    specs = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
+    assert [(s.name, s.type) for s in specs] == [("notify", "notify"), ("ucarp", "ucarp")]
+    assert specs[0].params == {
+        "notify_master": "/etc/vrrpy/master.sh",
+        "notify": "/etc/vrrpy/notify.sh arg",
+    }
+    assert specs[0].timeout == 5.0
+
+
+def test_backend_tables_are_named_in_order_and_the_fifo_comes_last() -> None:
+    config = load(
+        'backends = ["b", "a"]\n',
+        """
+        [[backend]]
+        name = "a"
+        type = "python"
+        object = "mymod:A"
+
+        [[backend]]
+        name = "b"
+        type = "python"
+        object = "mymod:B"
+        timeout = 2
+        params = { x = 1 }
+        """,
+        global_='notify_fifo = "/run/vrrpyd.fifo"\n',
+    )
+    specs = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
+    assert [s.name for s in specs] == ["b", "a", "notify_fifo"]
+    assert specs[0].params == {"object": "mymod:B", "params": {"x": 1}} and specs[0].timeout == 2
+
+
+@pytest.mark.parametrize(
+    ("instance", "rest", "global_", "expected"),
+    [
+        (
+            'backends = ["nope"]\n',
+            "",
+            "",
+            "instance[VI_1].backends[0]: no [[backend]] named 'nope'",
+        ),
+        ("notify_master = 3\n", "", "", "instance[VI_1].notify_master: must be a command line"),
+        ("script_timeout = 0\n", "", "", "instance[VI_1].script_timeout: must be 0.01..86400"),
+        (
+            "",
+            '[[backend]]\nname = "x"\ntype = "python"\nobject = "no colon"\n',
+            "",
+            "backend[x].object: must name a Python object as 'module:attribute'",
+        ),
+        ("", '[[backend]]\nname = "x"\ntype = "perl"\n', "", "backend[x].type: must be one of"),
+        ("", "", 'notify_fifo = "relative"\n', "global.notify_fifo: must be an absolute path"),
+    ],
+)
+def test_bad_backend_keys_are_named(instance: str, rest: str, global_: str, expected: str) -> None:
+    found = problems(instance, rest, global_)
+    assert any(p.startswith(expected) for p in found), found
+
+
+class Audit(Backend):
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+
+def test_python_backends_are_built_from_module_and_attribute_with_their_params() -> None:
+    config = load(
+        'backends = ["audit"]\n',
+        f"""
+        [[backend]]
+        name = "audit"
+        type = "python"
+        object = "{__name__}:Audit"
+        timeout = 3
+        params = {{ path = "/var/log/x" }}
+        """,
+    )
+    (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+    assert isinstance(built, Audit) and built.path == "/var/log/x"
+    assert built.name == "audit" and built.timeout == 3.0
+
+
+def test_a_python_backend_that_cannot_be_loaded_says_which() -> None:
+    config = load(
+        'backends = ["gone"]\n',
+        '[[backend]]\nname = "gone"\ntype = "python"\nobject = "no_such_module_x:Thing"\n',
+    )
+    with pytest.raises(ValueError, match="backend gone: cannot load no_such_module_x:Thing"):
+        build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+
+
+def test_notify_scripts_run_on_each_transition_of_a_vrrpyd_pair(lab: Lab, tmp_path: Path) -> None:
+    require_root()
+    log = tmp_path / "notify.log"
+    script = tmp_path / "notify.sh"
+    script.write_text(f'#!/bin/sh\necho "$(hostname) $*" >> {log}\n')
+    script.chmod(0o755)
+
+    def instance(priority: int) -> dict[str, object]:
+        return {
+            "name": "VI_1",
+            "interface": "eth0",
+            "vrid": 51,
+            "priority": priority,
+            "advert_interval": 0.1,
+            "virtual_addresses": ["192.0.2.100/24"],
+            "notify": str(script),
+            "notify_master": f"{script} to-master",
+        }
+
+    d1 = Daemon(lab["h1"], tmp_path, [instance(200)])
+    d2 = Daemon(lab["h2"], tmp_path, [instance(100)])
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: log.exists() and "INSTANCE VI_1 MASTER 200" in log.read_text(), 5)
+    assert wait_for(lambda: "INSTANCE VI_1 BACKUP 100" in log.read_text(), 5)
+    lines = log.read_text().splitlines()
+    assert any(line.endswith("to-master") for line in lines), lines
+    d1.terminate()
+    assert wait_for(lambda: "INSTANCE VI_1 STOP 200" in log.read_text(), 5), log.read_text()
+    assert wait_for(lambda: "INSTANCE VI_1 MASTER 100" in log.read_text(), 5), log.read_text()
+    assert d1.instance()["state"] == "INIT"
