@@ -12,11 +12,13 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
+from ipaddress import IPv4Address
 
 import pytest
 
 from test_instance_faults import VIP, loop, runner_for
 from vrrpy.backends import Backend, Pipeline, Refused, TransitionEvent
+from vrrpy.codec import VRRP_MULTICAST_V4, Advertisement, PacketInfo, encode_vrrp
 from vrrpy.core import State
 from vrrpy.runtime import instance as instance_module
 
@@ -202,4 +204,31 @@ def test_a_hung_backend_never_holds_the_protocol_timers(
     gaps = [b - a for a, b in itertools.pairwise(ticks)]
     assert max(gaps) < 0.05
     assert runner.pipeline.busy  # still waiting on the hung backend, beside the loop
+    finish(loop)
+
+
+class RxLower(Backend):
+    name = "rx"
+
+    def __init__(self) -> None:
+        self.events: list[TransitionEvent] = []
+
+    async def master_rx_lower_pri(self, event: TransitionEvent) -> None:
+        self.events.append(event)
+
+
+def test_a_master_hearing_a_weaker_router_calls_master_rx_lower_pri(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _, _, _, _ = runner_for(loop, monkeypatch, priority=255)
+    backend = RxLower()
+    runner.pipeline = Pipeline("VI_1", [backend], loop)
+    runner.start()
+    peer = IPv4Address("192.0.2.12")
+    weaker = Advertisement(3, 51, 100, 10, (VIP.ip,))
+    data = encode_vrrp(weaker, peer, VRRP_MULTICAST_V4)
+    runner.receive(data, PacketInfo(peer, VRRP_MULTICAST_V4, 255))
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert [e.reason for e in backend.events] == ["lower priority advert from 192.0.2.12"]
+    assert backend.events[0].old is State.MASTER and backend.events[0].new is State.MASTER
     finish(loop)

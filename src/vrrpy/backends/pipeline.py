@@ -77,6 +77,7 @@ class Pipeline:
         self._running: TransitionEvent | None = None
         self._queued: TransitionEvent | None = None
         self._preparing: asyncio.Task[None] | None = None
+        self._side: set[asyncio.Task[str | None]] = set()
 
     @staticmethod
     def _key(backend: Backend) -> str:
@@ -149,6 +150,19 @@ class Pipeline:
         order = reversed(self.backends) if event.leaving_master else iter(self.backends)
         for backend in order:
             await self._call(backend, "transition", backend.transition, event)
+
+    def master_rx_lower_pri(self, event: TransitionEvent) -> None:
+        """A Master heard a lower-priority advert (keepalived's
+        ``notify_master_rx_lower_pri``): every backend that has the method is called,
+        beside any transition (not queued behind one), under its timeout."""
+        for backend in self.backends:
+            method = getattr(backend, "master_rx_lower_pri", None)
+            if method is not None:
+                task = self.loop.create_task(
+                    self._call(backend, "master_rx_lower_pri", method, event)
+                )
+                self._side.add(task)
+                task.add_done_callback(self._side.discard)
 
     # ------------------------------------------------------------------ calls
 

@@ -221,11 +221,44 @@ class InstanceRunner:
             now = self.loop.time()
             if arrival is not None and arrival < now:
                 now = arrival
+            if router.state is State.MASTER and self.pipeline is not None:
+                self._master_receive(router, data, info, now)
+                return
             actions = router.receive_packet(data, info, now)
             if actions:
                 self._perform(actions)
             else:
                 self.pacer.rearm()  # a Backup's deadline moved (later, or to Skew_Time)
+
+    def _master_receive(
+        self, router: VirtualRouter, data: bytes, info: PacketInfo, now: float
+    ) -> None:
+        """A Master with backends: keepalived's ``notify_master_rx_lower_pri`` when the
+        advert was a weaker router's (a Master hears few adverts: no per-advert cost)."""
+        before = router.counters.lower_priority_discarded
+        actions = router.receive_packet(data, info, now)
+        if actions:
+            self._perform(actions)
+        else:
+            self.pacer.rearm()
+        pipeline = self.pipeline
+        if (
+            pipeline is not None
+            and router.counters.lower_priority_discarded != before
+            and router.state is State.MASTER
+        ):
+            event = TransitionEvent(
+                instance=self.spec.name,
+                old=State.MASTER,
+                new=State.MASTER,
+                reason=f"lower priority advert from {info.source}",
+                priority=router.priority,
+                interface=self.spec.interface,
+                vrid=self.spec.vrid,
+                family=self.spec.family,
+                addresses=tuple(self.spec.virtual_addresses),
+            )
+            pipeline.master_rx_lower_pri(event)
 
     def set_priority(self, priority: int) -> None:
         """Tracking changed our effective priority (never an owner's: 255 does not move)."""
