@@ -14,10 +14,19 @@ The instance dicts use vrrpyd's keys (``name``, ``vrid``, ``priority``,
 keepalived's alone: ``unicast_src_ip`` (default: the host's IPv4 address, or its
 IPv6 link-local address) and ``unicast_ttl`` (default 255 for IPv6, keepalived's
 own for IPv4; None leaves it out).
+
+Tracked scripts come the same way: vrrpyd's ``[[track_script]]`` tables (``name``,
+``script``, ``interval``, ``timeout``, ``rise``, ``fall``, ``weight``) become
+``vrrp_script`` blocks, and an instance's ``track_script`` list (names, or tables
+with ``name`` and ``weight``) its ``track_script { ... }``. keepalived 2.2.7 reads a
+script's ``interval`` and ``timeout`` as whole seconds, at least 1 (a fraction is a
+configuration error and the default, 1 s, is used): they are rounded up here, so a
+scenario with vrrpy's 0.2 s gives keepalived 1 s.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import signal
@@ -31,7 +40,10 @@ from vrrpy.lab import Host, wait_for
 
 # What keepalived logs when it drops or distrusts an advert (keepalived/vrrp/vrrp.c,
 # vrrp_check_packet and the state handlers). Any of these in a scenario that did not
-# provoke it on purpose means our packets are wrong.
+# provoke it on purpose means our packets are wrong. The last lines are keepalived
+# dropping or weakening a tracked script at load (a script it will not run, a track
+# naming it, a number it cannot read): a tracking scenario would otherwise test a
+# keepalived that tracks nothing.
 COMPLAINTS = re.compile(
     "|".join(
         [
@@ -52,6 +64,11 @@ COMPLAINTS = re.compile(
             r"not a unicast peer",
             r"CONFIGURATION ERROR",
             r"equal priority advert received from remote host with our IP address",
+            r"track script \S+ not found",
+            r"Unable to set default user",
+            r"SECURITY VIOLATION",
+            r"WARNING - invalid number",
+            r"vrrp script (interval|timeout)",
         ]
     )
 )
@@ -63,8 +80,48 @@ def _addresses(values: Any) -> list[str]:
     return [str(v) for v in values]
 
 
-def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str:
-    """keepalived.conf for ``instances`` on ``host``."""
+def _seconds(value: float) -> int:
+    """A script's interval or timeout as keepalived 2.2.7 reads it: whole seconds, at least 1."""
+    return max(1, math.ceil(value - 1e-9))
+
+
+def _vrrp_script(table: Mapping[str, Any]) -> list[str]:
+    """One vrrpyd ``[[track_script]]`` table as keepalived's ``vrrp_script`` block.
+
+    The command is quoted as a whole: keepalived splits it into words itself and runs
+    it without a shell (vrrpy does the same), so both run the same program."""
+    out = [f"vrrp_script {table['name']} {{", f'  script "{table["script"]}"']
+    out.append(f"  interval {_seconds(table.get('interval', 1.0))}")
+    if "timeout" in table:
+        out.append(f"  timeout {_seconds(table['timeout'])}")
+    for key in ("rise", "fall", "weight"):
+        if key in table:
+            out.append(f"  {key} {table[key]}")
+    return [*out, "}"]
+
+
+def _track_script(entries: list[Any]) -> list[str]:
+    """An instance's ``track_script`` list (names, or tables with a ``weight``) for keepalived."""
+    out = ["  track_script {"]
+    for entry in entries:
+        if isinstance(entry, Mapping):
+            weight = f" weight {entry['weight']}" if "weight" in entry else ""
+            out.append(f"    {entry['name']}{weight}")
+        else:
+            out.append(f"    {entry}")
+    return [*out, "  }"]
+
+
+def render(
+    host: Host,
+    workdir: Path,
+    instances: list[Mapping[str, Any]],
+    tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+) -> str:
+    """keepalived.conf for ``instances`` on ``host``, with vrrpyd's ``tables`` translated.
+
+    Only ``track_script`` tables are known: any other kind raises, so that a scenario
+    cannot silently run keepalived without the tracking it meant to test."""
     out = [
         "global_defs {",
         f"  router_id {host.name}",
@@ -72,6 +129,11 @@ def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str
         "  enable_script_security",
         "}",
     ]
+    for kind, entries in (tables or {}).items():
+        if kind != "track_script":
+            raise ValueError(f"keepalived harness: no translation for [[{kind}]]")
+        for table in entries:
+            out += _vrrp_script(table)
     for inst in instances:
         version = inst.get("version", 3)
         interval = inst.get("advert_interval", 1.0)
@@ -115,6 +177,8 @@ def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str
                 # hop limit (64) unless told; vrrpy drops them (RFC 9568 7.1: 255).
                 out.append(f"  unicast_ttl {ttl}")
             out += ["  unicast_peer {", *[f"    {p}" for p in peers], "  }"]
+        if inst.get("track_script"):
+            out += _track_script(list(inst["track_script"]))
         out += ["  virtual_ipaddress {"]
         out += [f"    {a}" for a in _addresses(inst["virtual_addresses"])]
         out += ["  }", "}"]
@@ -124,7 +188,13 @@ def render(host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> str
 class Keepalived:
     """One keepalived (parent + VRRP child) in one lab host."""
 
-    def __init__(self, host: Host, workdir: Path, instances: list[Mapping[str, Any]]) -> None:
+    def __init__(
+        self,
+        host: Host,
+        workdir: Path,
+        instances: list[Mapping[str, Any]],
+        tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    ) -> None:
         self.host = host
         self.dir = workdir / f"{host.name}-keepalived"
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -138,7 +208,7 @@ class Keepalived:
         self._transitions: dict[str, list[str]] = {}
         self._complaints_from = 0
         self.instances = instances
-        self.conf.write_text(render(host, self.dir, instances))
+        self.conf.write_text(render(host, self.dir, instances, tables))
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> Keepalived:

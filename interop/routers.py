@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -14,16 +15,25 @@ from vrrpy.lab import Daemon, Host
 class Router:
     """A vrrpyd or a keepalived in a lab host, driven the same way by the scenarios."""
 
-    def __init__(self, impl: str, host: Host, workdir: Path, instances: list[dict[str, Any]]):
+    def __init__(
+        self,
+        impl: str,
+        host: Host,
+        workdir: Path,
+        instances: list[dict[str, Any]],
+        tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    ):
+        """``tables``: vrrpyd's other arrays of tables (``track_script``), which the
+        keepalived harness translates into its own blocks."""
         self.impl = impl
         self.host = host
         self.instances = instances
         if impl == "vrrpy":
-            self.vrrpyd: Daemon | None = Daemon(host, workdir, instances)
+            self.vrrpyd: Daemon | None = Daemon(host, workdir, instances, tables)
             self.keepalived: Keepalived | None = None
         else:
             self.vrrpyd = None
-            self.keepalived = Keepalived(host, workdir, instances)
+            self.keepalived = Keepalived(host, workdir, instances, tables)
 
     def __repr__(self) -> str:
         return f"{self.impl}@{self.host.name}"
