@@ -12,7 +12,8 @@ ensure_debian_packages() {
   if [ ${#need[@]} -gt 0 ]; then
     echo "installing Debian packages: ${need[*]}"
     apt-get update -q
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${need[@]}"
+    # Without recommends: drbd-utils would bring a mail server, keepalived ipvsadm.
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${need[@]}"
   fi
 }
 
