@@ -178,11 +178,19 @@ class Guest:
 
     def _init(self, script: Path, token: str, env: Mapping[str, str]) -> Path:
         exports = "\n".join(f"export {key}={shlex.quote(value)}" for key, value in env.items())
+        # The guest's /run and /tmp are its own; what it must run from there (a checkout
+        # or a tox virtualenv under /tmp, as CI makes them) is mounted back from the host.
+        shown = "\n".join(
+            f"mkdir -p {shlex.quote(path)} && mount -t hostfs -o {shlex.quote(path)} none "
+            f"{shlex.quote(path)}"
+            for path in _hidden_paths(env)
+        )
         text = f"""#!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sysfs /sys
 mount -t tmpfs tmpfs /run
 mount -t tmpfs tmpfs /tmp
+{shown}
 grep -q '^devtmpfs /dev ' /proc/mounts || mount -t devtmpfs devtmpfs /dev
 echo 1 > /proc/sys/kernel/sysrq
 {exports}
@@ -299,6 +307,22 @@ sleep 30
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _hidden_paths(env: Mapping[str, str]) -> list[str]:
+    """Host directories under /tmp or /run the guest needs: this interpreter's
+    environments and the source tree on PYTHONPATH (the outermost of each)."""
+    candidates = [sys.prefix, sys.base_prefix, str(Path(sys.executable).resolve().parent)]
+    candidates += [p for p in env.get("PYTHONPATH", "").split(":") if p]
+    shown: list[str] = []
+    for candidate in candidates:
+        path = Path(candidate)
+        if not path.is_absolute() or path.parts[1:2] not in (("tmp",), ("run",)):
+            continue
+        top = str(Path(*path.parts[:3])) if len(path.parts) > 2 else str(path)
+        if top not in shown:
+            shown.append(top)
+    return shown
 
 
 def _between(console: str, token: str) -> tuple[str, int | None]:
