@@ -42,7 +42,7 @@ def problems(extra_instance: str = "", rest: str = "", global_: str = "") -> lis
     return [str(issue) for issue in caught.value.errors]
 
 
-def test_keepalived_notify_lines_make_one_notify_backend_first() -> None:
+def test_keepalived_notify_lines_make_one_notify_backend_before_the_ucarp_one() -> None:
     config = load(
         """
         notify_master = "/etc/vrrpy/master.sh"
@@ -81,6 +81,15 @@ def test_backend_tables_are_named_in_order_and_the_fifo_comes_last() -> None:
     specs = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
     assert [s.name for s in specs] == ["b", "a", "notify_fifo"]
     assert specs[0].params == {"object": "mymod:B", "params": {"x": 1}} and specs[0].timeout == 2
+
+
+def test_backends_come_before_the_scripts_so_leaving_master_stops_the_service_first() -> None:
+    config = load(
+        'backends = ["r0"]\nnotify_backup = "/usr/bin/true"\n',
+        '[[backend]]\nname = "r0"\ntype = "drbd"\nresource = "r0"\n',
+    )
+    specs = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
+    assert [s.name for s in specs] == ["r0", "notify"]
 
 
 @pytest.mark.parametrize(
@@ -171,3 +180,70 @@ def test_notify_scripts_run_on_each_transition_of_a_vrrpyd_pair(lab: Lab, tmp_pa
     assert wait_for(lambda: "INSTANCE VI_1 STOP 200" in log.read_text(), 5), log.read_text()
     assert wait_for(lambda: "INSTANCE VI_1 MASTER 100" in log.read_text(), 5), log.read_text()
     assert d1.instance()["state"] == "INIT"
+
+
+def test_a_drbd_backend_table_builds_the_drbd_backend_with_its_mount() -> None:
+    config = load(
+        'backends = ["r0"]\n',
+        """
+        [[backend]]
+        name = "r0"
+        type = "drbd"
+        resource = "r0"
+        mountpoint = "/srv/data"
+        fstype = "ext4"
+        timeout = 20
+        """,
+    )
+    (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+    from vrrpy.backends.drbd import DrbdBackend
+
+    assert isinstance(built, DrbdBackend)
+    assert built.resource == "r0" and built.timeout == 20.0 and built.name == "r0"
+    assert built.mount is not None and built.mount.mountpoint == "/srv/data"
+    assert built.mount.fstype == "ext4"
+
+
+@pytest.mark.parametrize(
+    ("table", "expected"),
+    [
+        ('resource = "r0"\nmountpoint = "srv"\n', "backend[r0].mountpoint: must be an absolute"),
+        ('resource = "r0"\nfstype = "ext4"\n', "backend[r0].fstype: needs mountpoint"),
+        ('mountpoint = "/srv"\n', "backend[r0].resource: must name a DRBD resource"),
+        ('resource = "r0"\nobject = "a:b"\n', "backend[r0].object: unknown key"),
+    ],
+)
+def test_bad_drbd_tables_are_named(table: str, expected: str) -> None:
+    found = problems('backends = ["r0"]\n', f'[[backend]]\nname = "r0"\ntype = "drbd"\n{table}')
+    assert any(p.startswith(expected) for p in found), found
+
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@pytest.mark.parametrize("name", ["vrrpyd-service.toml", "vrrpyd-drbd.toml"])
+def test_the_backend_examples_load_and_build(name: str) -> None:
+    from vrrpy.daemon.config import load_config
+
+    config = load_config(EXAMPLES / name)
+    for specs in config.instance_backends.values():
+        assert build_backends(specs, {})
+
+
+def test_the_example_python_backend_writes_its_role_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from vrrpy.backends import TransitionEvent
+    from vrrpy.core import State
+
+    monkeypatch.syspath_prepend(str(EXAMPLES))
+    from my_backend import RoleFile  # type: ignore[import-not-found]
+
+    backend = RoleFile(str(tmp_path))
+    asyncio.run(backend.transition(TransitionEvent("VI_1", State.BACKUP, State.MASTER, "t", 150)))
+    assert (tmp_path / "vrrpy-VI_1.role").read_text() == "MASTER\n"
+    assert (
+        "VI_1 BACKUP -> MASTER (t) priority 150" in (tmp_path / "vrrpy-transitions.log").read_text()
+    )

@@ -25,9 +25,12 @@ timeout = 5
 params = { path = "/var/log/vrrp-audit" }   # keyword arguments for it
 ```
 
-Order of an instance's backends: its notify scripts first (keepalived runs
-them right after the state change), then its ucarp scripts, then its
-``backends`` in the order listed, then the global ``notify_fifo``.
+Order of an instance's backends: its ``backends`` in the order listed, then
+its notify scripts, then its ucarp scripts, then the global ``notify_fifo``.
+Becoming Master the pipeline runs them in this order (after every
+``prepare``: DRBD is Primary and mounted before any of them), leaving Master
+in reverse: ``notify_backup`` stops the service before DRBD unmounts and
+demotes.
 
 What the loader produces: ``DaemonConfig.instance_backends``, per instance
 name, a tuple of :class:`BackendSpec` (what to build, not built: building
@@ -66,9 +69,20 @@ INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, "script_timeout", "backends")
 """The ``[[instance]]`` keys of this module."""
 GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script")
 """The ``[global]`` keys of this module."""
-BACKEND_TYPES: Final = ("python",)
-"""What a ``[[backend]]`` table may build (``drbd`` comes with its backend)."""
+BACKEND_TYPES: Final = ("python", "drbd")
+"""What a ``[[backend]]`` table may build."""
 BACKEND_KEYS: Final = ("name", "type", "object", "timeout", "params")
+DRBD_KEYS: Final = (
+    "resource",
+    "drbdadm",
+    "config",
+    "mountpoint",
+    "device",
+    "fstype",
+    "options",
+    "allow_standalone",
+)
+"""A ``type = "drbd"`` table's own keys (docs/drbd.md)."""
 _OBJECT_RE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT: Final = 30.0
@@ -111,9 +125,13 @@ def _timeout(table: Mapping[str, Any], key: str, issue: Issue) -> float:
 
 def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec | None:
     """One ``[[backend]]`` table, or None (each problem reported with its key)."""
+    if table.get("type") == "drbd":
+        known: tuple[str, ...] = ("name", "type", "timeout", *DRBD_KEYS)
+    else:
+        known = BACKEND_KEYS
     for key in table:
-        if key not in BACKEND_KEYS:
-            issue(key, f"unknown key; a [[backend]] has {', '.join(BACKEND_KEYS)}")
+        if key not in known:
+            issue(key, f"unknown key; this [[backend]] has {', '.join(known)}")
     name = table.get("name")
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
         issue("name", f"must be 1-64 letters, digits, '_', '.' or '-', got {name!r}")
@@ -131,6 +149,34 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
     if kind == "python" and (not isinstance(obj, str) or not _OBJECT_RE.fullmatch(obj)):
         issue("object", f"must name a Python object as 'module:attribute', got {obj!r}")
         return None
+    if kind == "drbd":
+        drbd: dict[str, Any] = {}
+        resource = table.get("resource")
+        if not isinstance(resource, str) or not re.fullmatch(r"[A-Za-z0-9_.-]{1,64}", resource):
+            issue("resource", f"must name a DRBD resource, got {resource!r}")
+        else:
+            drbd["resource"] = resource
+        for key in ("drbdadm", "config", "mountpoint", "device", "fstype", "options"):
+            value = table.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, str) or not value:
+                issue(key, f"must be a non-empty string, got {value!r}")
+            elif key in ("config", "mountpoint", "device") and not value.startswith("/"):
+                issue(key, f"must be an absolute path, got {value!r}")
+            else:
+                drbd[key] = value
+        for key in ("device", "fstype", "options"):
+            if key in drbd and "mountpoint" not in drbd:
+                issue(key, "needs mountpoint (where to mount the filesystem)")
+        standalone = table.get("allow_standalone", False)
+        if not isinstance(standalone, bool):
+            issue("allow_standalone", f"must be true or false, got {standalone!r}")
+        else:
+            drbd["allow_standalone"] = standalone
+        if name is None or "resource" not in drbd:
+            return None
+        return BackendSpec(name, kind, drbd, timeout)
     if name is None or kind is None:
         return None
     return BackendSpec(name, kind, {"object": obj, "params": dict(params)}, timeout)
@@ -145,14 +191,6 @@ def instance_backend_specs(
     """An ``[[instance]]``'s backends, in their order (see the module)."""
     specs: list[BackendSpec] = []
     timeout = _timeout(table, "script_timeout", issue)
-    notify = {key: _string(table, key, issue) for key in NOTIFY_KEYS}
-    if any(notify.values()):
-        scripts = {k: v for k, v in notify.items() if v is not None}
-        specs.append(BackendSpec("notify", "notify", scripts, timeout))
-    ucarp = {key: _string(table, key, issue) for key in UCARP_KEYS}
-    if any(ucarp.values()):
-        updown = {"up": ucarp["up_script"], "down": ucarp["down_script"]}
-        specs.append(BackendSpec("ucarp", "ucarp", updown, timeout))
     names = table.get("backends", [])
     if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
         issue("backends", f"must be a list of [[backend]] names, got {names!r}")
@@ -165,6 +203,14 @@ def instance_backend_specs(
             issue(f"backends[{index}]", f"{name!r} is listed twice")
         else:
             specs.append(defined[name])
+    notify = {key: _string(table, key, issue) for key in NOTIFY_KEYS}
+    if any(notify.values()):
+        scripts = {k: v for k, v in notify.items() if v is not None}
+        specs.append(BackendSpec("notify", "notify", scripts, timeout))
+    ucarp = {key: _string(table, key, issue) for key in UCARP_KEYS}
+    if any(ucarp.values()):
+        updown = {"up": ucarp["up_script"], "down": ucarp["down_script"]}
+        specs.append(BackendSpec("ucarp", "ucarp", updown, timeout))
     fifo = global_table.get("notify_fifo")
     if isinstance(fifo, str) and fifo:
         fifo_params: dict[str, Any] = {
@@ -212,6 +258,26 @@ def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> li
             if fifo is None:
                 fifo = shared["fifo"] = NotifyFifo(params["path"], script=params.get("script"))
             built.append(fifo.attach())
+        elif spec.type == "drbd":
+            from vrrpy.backends.drbd import DrbdBackend, Mount
+
+            mount = None
+            if "mountpoint" in params:
+                mount = Mount(
+                    params.pop("mountpoint"),
+                    device=params.pop("device", None),
+                    fstype=params.pop("fstype", None),
+                    options=params.pop("options", None),
+                )
+            built.append(
+                DrbdBackend(
+                    params.pop("resource"),
+                    mount=mount,
+                    timeout=spec.timeout,
+                    name=spec.name,
+                    **params,
+                )
+            )
         elif spec.type == "python":
             module_name, _, attribute = str(params["object"]).partition(":")
             try:
