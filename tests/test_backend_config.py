@@ -202,6 +202,22 @@ def test_a_drbd_backend_table_builds_the_drbd_backend_with_its_mount() -> None:
     assert built.resource == "r0" and built.timeout == 20.0 and built.name == "r0"
     assert built.mount is not None and built.mount.mountpoint == "/srv/data"
     assert built.mount.fstype == "ext4"
+    assert built.fault_on_failure is False
+
+
+def test_fault_on_failure_is_set_on_the_built_backend() -> None:
+    config = load(
+        'backends = ["audit"]\n',
+        f"""
+        [[backend]]
+        name = "audit"
+        type = "python"
+        object = "{__name__}:Audit"
+        fault_on_failure = true
+        """,
+    )
+    (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+    assert built.fault_on_failure is True
 
 
 @pytest.mark.parametrize(

@@ -232,3 +232,60 @@ def test_a_master_hearing_a_weaker_router_calls_master_rx_lower_pri(
     assert [e.reason for e in backend.events] == ["lower priority advert from 192.0.2.12"]
     assert backend.events[0].old is State.MASTER and backend.events[0].new is State.MASTER
     finish(loop)
+
+
+class Failing(Backend):
+    name = "svc"
+    timeout = 1.0
+    fault_on_failure = True
+
+    def __init__(self) -> None:
+        self.fail = True
+
+    async def transition(self, event: TransitionEvent) -> None:
+        if self.fail and event.new is State.MASTER:
+            raise RuntimeError("the service did not start")
+
+
+def test_a_failing_backend_with_fault_on_failure_takes_the_node_out_of_master(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(instance_module, "REFUSAL_HOLD", 0.05)
+    runner, ops, sock, _, _ = runner_for(loop, monkeypatch, priority=255)
+    backend = Failing()
+    runner.pipeline = Pipeline("VI_1", [backend], loop)
+    runner.start()
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert runner.router is not None and runner.router.state is State.FAULT
+    assert runner.status()["faults"] == [
+        "backend svc failed: RuntimeError: the service did not start"
+    ]
+    assert VIP not in ops.on and sock.sent[-1][2] == 0
+    backend.fail = False
+    loop.run_until_complete(asyncio.sleep(0.1))
+    assert runner.router.state is State.MASTER and VIP in ops.on
+    finish(loop)
+
+
+class Priorities(Backend):
+    name = "prio"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, str]] = []
+
+    async def priority_changed(self, event: TransitionEvent) -> None:
+        self.seen.append((event.priority, event.new.value))
+
+
+def test_a_priority_change_is_told_to_the_backends_that_want_it(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _, _, _, _ = runner_for(loop, monkeypatch, priority=100)
+    backend = Priorities()
+    runner.pipeline = Pipeline("VI_1", [backend], loop)
+    runner.start()
+    runner.set_priority(70)
+    runner.set_priority(70)  # no change: nothing told
+    loop.run_until_complete(asyncio.sleep(0.01))
+    assert backend.seen == [(70, "BACKUP")]
+    finish(loop)

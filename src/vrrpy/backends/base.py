@@ -101,6 +101,10 @@ class Backend:
 
     name: str = "backend"
     timeout: float = 30.0
+    fault_on_failure: bool = False
+    """When ``transition`` fails (raises or times out) on the way to Master, take the
+    node out of Master: FAULT with the reason for ``REFUSAL_HOLD``, then it is asked
+    again (keepalived's ``track_script`` with weight 0, for a service that will not start)."""
 
     async def prepare(self, event: TransitionEvent) -> None:
         """Before the addresses are added, on the way to Master; raise :class:`Refused` to

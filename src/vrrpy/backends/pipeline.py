@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from vrrpy.backends.base import Backend, Refused, TransitionEvent
+from vrrpy.core.state import State
 
 __all__ = ["BackendStats", "Pipeline"]
 
@@ -78,6 +79,9 @@ class Pipeline:
         self._queued: TransitionEvent | None = None
         self._preparing: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[str | None]] = set()
+        self.on_failure: Callable[[str], None] | None = None
+        """Called with a reason when a backend with ``fault_on_failure`` fails on the
+        way to Master (the runtime puts the instance in FAULT, as after a refusal)."""
 
     @staticmethod
     def _key(backend: Backend) -> str:
@@ -149,18 +153,35 @@ class Pipeline:
     async def _run(self, event: TransitionEvent) -> None:
         order = reversed(self.backends) if event.leaving_master else iter(self.backends)
         for backend in order:
-            await self._call(backend, "transition", backend.transition, event)
+            why = await self._call(backend, "transition", backend.transition, event)
+            if (
+                why is not None
+                and event.new is State.MASTER
+                and getattr(backend, "fault_on_failure", False)
+                and self.on_failure is not None
+            ):
+                # The user asked for it (keepalived's track_script weight 0): a service
+                # that failed to start takes the node out of Master.
+                self.on_failure(f"backend {self._key(backend)} failed: {why}")
+                return
 
     def master_rx_lower_pri(self, event: TransitionEvent) -> None:
         """A Master heard a lower-priority advert (keepalived's
         ``notify_master_rx_lower_pri``): every backend that has the method is called,
         beside any transition (not queued behind one), under its timeout."""
+        self._side_call("master_rx_lower_pri", event)
+
+    def priority_changed(self, event: TransitionEvent) -> None:
+        """The effective priority changed (tracking; keepalived's
+        ``notify_priority_changes``): ``priority_changed(event)`` on every backend that
+        has it, beside any transition."""
+        self._side_call("priority_changed", event)
+
+    def _side_call(self, method_name: str, event: TransitionEvent) -> None:
         for backend in self.backends:
-            method = getattr(backend, "master_rx_lower_pri", None)
+            method = getattr(backend, method_name, None)
             if method is not None:
-                task = self.loop.create_task(
-                    self._call(backend, "master_rx_lower_pri", method, event)
-                )
+                task = self.loop.create_task(self._call(backend, method_name, method, event))
                 self._side.add(task)
                 task.add_done_callback(self._side.discard)
 

@@ -67,11 +67,11 @@ NOTIFY_KEYS: Final = (
 UCARP_KEYS: Final = ("up_script", "down_script")
 INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, "script_timeout", "backends")
 """The ``[[instance]]`` keys of this module."""
-GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script")
+GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script", "notify_priority_changes")
 """The ``[global]`` keys of this module."""
 BACKEND_TYPES: Final = ("python", "drbd")
 """What a ``[[backend]]`` table may build."""
-BACKEND_KEYS: Final = ("name", "type", "object", "timeout", "params")
+BACKEND_KEYS: Final = ("name", "type", "object", "timeout", "params", "fault_on_failure")
 DRBD_KEYS: Final = (
     "resource",
     "drbdadm",
@@ -100,6 +100,8 @@ class BackendSpec:
     """``notify`` (keepalived's scripts), ``ucarp``, ``fifo``, or a ``[[backend]]`` type."""
     params: Mapping[str, Any] = field(default_factory=dict)
     timeout: float = DEFAULT_TIMEOUT
+    fault_on_failure: bool = False
+    """A failure on the way to Master takes the node out of Master (docs/backends.md)."""
 
 
 def _string(table: Mapping[str, Any], key: str, issue: Issue) -> str | None:
@@ -126,7 +128,7 @@ def _timeout(table: Mapping[str, Any], key: str, issue: Issue) -> float:
 def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec | None:
     """One ``[[backend]]`` table, or None (each problem reported with its key)."""
     if table.get("type") == "drbd":
-        known: tuple[str, ...] = ("name", "type", "timeout", *DRBD_KEYS)
+        known: tuple[str, ...] = ("name", "type", "timeout", "fault_on_failure", *DRBD_KEYS)
     else:
         known = BACKEND_KEYS
     for key in table:
@@ -145,6 +147,10 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
         issue("params", f"must be a table of keyword arguments, got {params!r}")
         params = {}
     timeout = _timeout(table, "timeout", issue)
+    fault_on_failure = table.get("fault_on_failure", False)
+    if not isinstance(fault_on_failure, bool):
+        issue("fault_on_failure", f"must be true or false, got {fault_on_failure!r}")
+        fault_on_failure = False
     obj = table.get("object")
     if kind == "python" and (not isinstance(obj, str) or not _OBJECT_RE.fullmatch(obj)):
         issue("object", f"must name a Python object as 'module:attribute', got {obj!r}")
@@ -176,10 +182,11 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
             drbd["allow_standalone"] = standalone
         if name is None or "resource" not in drbd:
             return None
-        return BackendSpec(name, kind, drbd, timeout)
+        return BackendSpec(name, kind, drbd, timeout, fault_on_failure)
     if name is None or kind is None:
         return None
-    return BackendSpec(name, kind, {"object": obj, "params": dict(params)}, timeout)
+    params = {"object": obj, "params": dict(params)}
+    return BackendSpec(name, kind, params, timeout, fault_on_failure)
 
 
 def instance_backend_specs(
@@ -216,6 +223,7 @@ def instance_backend_specs(
         fifo_params: dict[str, Any] = {
             "path": fifo,
             "script": global_table.get("notify_fifo_script"),
+            "priority_changes": global_table.get("notify_priority_changes") is True,
         }
         specs.append(BackendSpec("notify_fifo", "fifo", fifo_params, timeout))
     return tuple(specs)
@@ -229,6 +237,9 @@ def check_global(table: Mapping[str, Any], issue: Issue) -> None:
     _string(table, "notify_fifo_script", issue)
     if table.get("notify_fifo_script") is not None and fifo is None:
         issue("notify_fifo_script", "needs notify_fifo (the FIFO the script reads)")
+    changes = table.get("notify_priority_changes")
+    if changes is not None and not isinstance(changes, bool):
+        issue("notify_priority_changes", f"must be true or false, got {changes!r}")
 
 
 def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> list[Any]:
@@ -256,7 +267,11 @@ def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> li
 
             fifo = shared.get("fifo")
             if fifo is None:
-                fifo = shared["fifo"] = NotifyFifo(params["path"], script=params.get("script"))
+                fifo = shared["fifo"] = NotifyFifo(
+                    params["path"],
+                    script=params.get("script"),
+                    priority_changes=bool(params.get("priority_changes")),
+                )
             built.append(fifo.attach())
         elif spec.type == "drbd":
             from vrrpy.backends.drbd import DrbdBackend, Mount
@@ -302,4 +317,6 @@ def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> li
             built.append(obj)
         else:  # pragma: no cover - the loader admits no other type
             raise ValueError(f"backend {spec.name}: unknown type {spec.type}")
+        if spec.fault_on_failure:
+            built[-1].fault_on_failure = True
     return built

@@ -161,6 +161,8 @@ class InstanceRunner:
         self.announcements.prepare(self._vips)
         router = VirtualRouter(spec.router_config(att.primary))
         self.router = self.pacer.router = router
+        if self.pipeline is not None:
+            self.pipeline.on_failure = self._hold_out_of_master
         now = self.loop.time()
         # What tracking already knows is the router's before it starts: a fault
         # held now makes it start in FAULT, never pass through Backup.
@@ -267,10 +269,16 @@ class InstanceRunner:
         if router is None or self.spec.priority == 255:
             return
         now = self.loop.time()
+        changed = router.priority != priority
         if self.group is not None:
             self._steps(self.group.set_priority(self.spec.name, priority, now))
         else:
             self._perform(router.set_priority(priority, now))
+        if changed and self.pipeline is not None:
+            state = router.state
+            self.pipeline.priority_changed(
+                self._event(Transition(state, state, f"priority {priority}"))
+            )
 
     def fault(self, reason: str) -> None:
         """A tracked object failed: ``reason`` held until :meth:`recover` (FAULT while any is)."""
@@ -425,14 +433,21 @@ class InstanceRunner:
         if router is None or router.state is not State.MASTER:
             return  # left Master meanwhile: nothing to add
         if refusal is not None:
-            self.fault(refusal)
-            self._refusals[refusal] = self.loop.call_later(
-                REFUSAL_HOLD, self._retry_after_refusal, refusal
-            )
+            self._hold_out_of_master(refusal)
             return
         self._perform(held, follow=False)
         if self.pipeline is not None:
             self.pipeline.transition(event)
+
+    def _hold_out_of_master(self, reason: str) -> None:
+        """A backend refused or failed on the way to Master: FAULT with ``reason`` for
+        :data:`REFUSAL_HOLD` seconds, then Backup again (and asked again if elected)."""
+        if reason in self._refusals:
+            return
+        self.fault(reason)
+        self._refusals[reason] = self.loop.call_later(
+            REFUSAL_HOLD, self._retry_after_refusal, reason
+        )
 
     def _retry_after_refusal(self, reason: str) -> None:
         self._refusals.pop(reason, None)
