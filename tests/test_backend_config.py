@@ -263,3 +263,45 @@ def test_the_example_python_backend_writes_its_role_file(
     assert (
         "VI_1 BACKUP -> MASTER (t) priority 150" in (tmp_path / "vrrpy-transitions.log").read_text()
     )
+
+
+def test_a_sync_group_notifies_once_per_group_transition_as_keepalived_does(
+    lab: Lab, tmp_path: Path
+) -> None:
+    require_root()
+    log = tmp_path / "group.log"
+    script = tmp_path / "group.sh"
+    script.write_text(f'#!/bin/sh\necho "$*" >> {log}\n')
+    script.chmod(0o755)
+
+    def group(host: str) -> dict[str, list[dict[str, object]]]:
+        members = ["VI_4", "VI_6"]
+        return {"sync_group": [{"name": "gw", "members": members, "notify": f"{script} {host}"}]}
+
+    def instances(priority: int) -> list[dict[str, object]]:
+        return [
+            {
+                "name": name,
+                "interface": "eth0",
+                "vrid": vrid,
+                "priority": priority,
+                "advert_interval": 0.1,
+                "virtual_addresses": [address],
+            }
+            for name, vrid, address in (
+                ("VI_4", 51, "192.0.2.100/24"),
+                ("VI_6", 52, "2001:db8::100/64"),
+            )
+        ]
+
+    d1 = Daemon(lab["h1"], tmp_path, instances(200), group("h1"))
+    d2 = Daemon(lab["h2"], tmp_path, instances(100), group("h2"))
+    d1.start()
+    d2.start()
+    assert wait_for(lambda: log.exists() and "h1 GROUP gw MASTER 0" in log.read_text(), 5)
+    assert wait_for(lambda: "h2 GROUP gw BACKUP 0" in log.read_text(), 5)
+    lines = log.read_text().splitlines()
+    assert lines.count("h1 GROUP gw MASTER 0") == 1, lines  # one per group transition
+    d1.terminate()
+    assert wait_for(lambda: "h2 GROUP gw MASTER 0" in log.read_text(), 5), log.read_text()
+    assert "h1 GROUP gw STOP 0" in log.read_text()

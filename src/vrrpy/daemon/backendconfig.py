@@ -49,9 +49,11 @@ from typing import Any, Final
 __all__ = [
     "BACKEND_TYPES",
     "GLOBAL_KEYS",
+    "GROUP_KEYS",
     "INSTANCE_KEYS",
     "BackendSpec",
     "build_backends",
+    "group_backend_specs",
     "instance_backend_specs",
     "parse_backend_table",
 ]
@@ -67,6 +69,16 @@ NOTIFY_KEYS: Final = (
 UCARP_KEYS: Final = ("up_script", "down_script")
 INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, "script_timeout", "backends")
 """The ``[[instance]]`` keys of this module."""
+GROUP_KEYS: Final = (
+    "notify_master",
+    "notify_backup",
+    "notify_fault",
+    "notify_stop",
+    "notify",
+    "script_timeout",
+)
+"""A ``[[sync_group]]``'s keys of this module: keepalived's ``vrrp_sync_group`` notify
+lines, run once per group transition with ``GROUP NAME STATE 0``."""
 GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script", "notify_priority_changes")
 """The ``[global]`` keys of this module."""
 BACKEND_TYPES: Final = ("python", "drbd")
@@ -227,6 +239,14 @@ def instance_backend_specs(
         }
         specs.append(BackendSpec("notify_fifo", "fifo", fifo_params, timeout))
     return tuple(specs)
+
+
+def group_backend_specs(table: Mapping[str, Any], issue: Issue) -> tuple[BackendSpec, ...]:
+    """A ``[[sync_group]]``'s notify scripts (run for the group's own transitions)."""
+    timeout = _timeout(table, "script_timeout", issue)
+    notify = {key: _string(table, key, issue) for key in GROUP_KEYS if key != "script_timeout"}
+    scripts = {k: v for k, v in notify.items() if v is not None}
+    return (BackendSpec("notify", "notify", scripts, timeout),) if scripts else ()
 
 
 def check_global(table: Mapping[str, Any], issue: Issue) -> None:

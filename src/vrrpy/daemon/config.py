@@ -330,6 +330,8 @@ class DaemonConfig:
         default_factory=dict
     )
     """Per instance name, its backends in order (:mod:`vrrpy.daemon.backendconfig`)."""
+    group_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = field(default_factory=dict)
+    """Per sync group name, its notify scripts (keepalived's vrrp_sync_group notify lines)."""
 
 
 def load_config(path: str | os.PathLike[str]) -> DaemonConfig:
@@ -425,7 +427,13 @@ _TRACK_KEYS: Final[Mapping[str, Kind]] = {"track_interface": Kind.INTERFACE, **_
 _INSTANCE_KEYS: Final = (
     tuple(f.name for f in fields(InstanceConfig)) + tuple(_TRACK_KEYS) + backendconfig.INSTANCE_KEYS
 )
-_SYNC_GROUP_KEYS: Final = ("name", "members", "tracking_weight", *_TRACK_KEYS)
+_SYNC_GROUP_KEYS: Final = (
+    "name",
+    "members",
+    "tracking_weight",
+    *_TRACK_KEYS,
+    *backendconfig.GROUP_KEYS,
+)
 _TOP_KEYS: Final = ("global", "instance", *_TRACK_TABLES, "sync_group", "backend")
 _TOP_NAMES: Final[Mapping[str, str]] = {
     "vrrp_instance": "instance",
@@ -699,7 +707,8 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         if instance is not None:
             instances.append(instance)
 
-    groups = _check_sync_groups(document, issues)
+    group_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = {}
+    groups = _check_sync_groups(document, issues, group_backends)
     checks, instance_tracks, sync_groups = _resolve_tracking(defined, trackers, groups, issues)
 
     if issues or global_config is None:
@@ -711,6 +720,7 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         instance_tracks=instance_tracks,
         sync_groups=sync_groups,
         instance_backends=instance_backends,
+        group_backends=group_backends,
     )
 
 
@@ -1359,8 +1369,13 @@ def _instance_tracker(section: _Section, label: str) -> _Tracker:
     )
 
 
-def _check_sync_groups(document: Mapping[str, Any], issues: list[ConfigIssue]) -> list[_Group]:
-    """The ``[[sync_group]]`` tables, read; their members are judged with the instances."""
+def _check_sync_groups(
+    document: Mapping[str, Any],
+    issues: list[ConfigIssue],
+    group_backends: dict[str, tuple[backendconfig.BackendSpec, ...]],
+) -> list[_Group]:
+    """The ``[[sync_group]]`` tables, read; their members are judged with the instances.
+    Their notify scripts go to ``group_backends``, by group name."""
     tables = _array_of_tables(document, "sync_group", issues)
     names = [table.get("name") for _, table in tables]
     first: dict[str, str] = {}
@@ -1387,6 +1402,9 @@ def _check_sync_groups(document: Mapping[str, Any], issues: list[ConfigIssue]) -
         if members is not None and len(members) == 0:
             section.issue("members", "must list the instances that change state together")
         tracking_weight = section.boolean("tracking_weight", False)
+        scripts = backendconfig.group_backend_specs(table, section.issue)
+        if scripts and valid and isinstance(name, str):
+            group_backends[name] = scripts
         tracker = _Tracker(label, checked if valid else None, _check_refs(section))
         listed = [(f"{label}.members[{i}]", member) for i, member in enumerate(members or [])]
         groups.append(_Group(tracker, listed, bool(tracking_weight)))

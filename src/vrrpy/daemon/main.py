@@ -288,7 +288,10 @@ def _enter_netns(name: str | None) -> None:
 
 
 async def _serve(
-    config: DaemonConfig, path: str, backends: dict[str, list[Any]] | None = None
+    config: DaemonConfig,
+    path: str,
+    backends: dict[str, list[Any]] | None = None,
+    group_backends: dict[str, list[Any]] | None = None,
 ) -> int:
     from vrrpy.runtime.runtime import Runtime
 
@@ -331,6 +334,8 @@ async def _serve(
     runtime.set_sync_groups({group.name: tuple(group.members) for group in config.sync_groups})
     for name, objects in (backends or {}).items():
         runtime.set_backends(name, objects)
+    for name, objects in (group_backends or {}).items():
+        runtime.set_group_backends(name, objects)
     tracking = _start_tracking(config, runtime, loop, save)
     stopping = asyncio.Event()
     reloading = asyncio.Lock()
@@ -514,6 +519,10 @@ def main(argv: list[str] | None = None) -> int:
         except (ValueError, TypeError) as exc:
             _print_issues([ConfigIssue(f"instance[{name}].backends", str(exc))], args.config)
             return 1
+    group_backends = {
+        name: build_backends(specs, shared)  # scripts only: nothing to import
+        for name, specs in config.group_backends.items()
+    }
     if args.check:
         print(f"{args.config}: OK ({len(config.instances)} instance(s))")
         return 0
@@ -524,7 +533,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = realtime.apply(config.global_.realtime)
     logger.info("scheduling: %s", rt.describe())
     try:
-        return asyncio.run(_serve(config, args.config, backends))
+        return asyncio.run(_serve(config, args.config, backends, group_backends))
     except InstanceStartError as exc:
         _print_issues(
             [ConfigIssue(f"instance[{exc.instance}].{exc.key}", exc.message)], args.config

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from vrrpy.backends.base import Backend
+from vrrpy.backends.base import Backend, TransitionEvent
 from vrrpy.backends.pipeline import Pipeline
 from vrrpy.codec.vrrp import IPAddress, PacketInfo
 from vrrpy.core.actions import Transition
@@ -169,6 +170,8 @@ class Runtime:
         self.backends: dict[str, list[Backend]] = {}
         """Each instance's backends, by instance name (:meth:`set_backends`)."""
         self._pipelines: list[Pipeline] = []
+        self._group_pipelines: dict[str, Pipeline] = {}
+        self._group_states: dict[str, State] = {}
         self._tracked: dict[str, tuple[dict[str, None], int | None]] = {}
         """Tracking's word on each instance (fault reasons, effective priority), kept for
         instances not started yet and across restarts."""
@@ -434,6 +437,25 @@ class Runtime:
         """Give instance ``name`` its backends (taking effect when it next starts)."""
         self.backends[name] = list(backends)
 
+    def set_group_backends(self, name: str, backends: list[Backend]) -> None:
+        """Give sync group ``name`` backends of its own, run once per *group* transition
+        (events of kind ``GROUP``, priority 0, as keepalived's group notifies)."""
+        pipeline = Pipeline(name, backends, self.loop)
+        self._group_pipelines[name] = pipeline
+        self._pipelines.append(pipeline)
+
+    def _group_moved(self, group: SyncGroup, reason: str, new: State | None = None) -> None:
+        """Tell the group's own backends when the group's state changed."""
+        state = group.state if new is None else new
+        last = self._group_states.get(group.name, State.INITIALIZE)
+        if state is last:
+            return
+        self._group_states[group.name] = state
+        pipeline = self._group_pipelines.get(group.name)
+        if pipeline is not None:
+            event = TransitionEvent(group.name, last, state, group.last_reason or reason, 0)
+            pipeline.transition(dataclasses.replace(event, kind="GROUP"))
+
     async def close_backends(self) -> None:
         """After :meth:`stop`: let every pipeline finish its last transition (within the
         backends' timeouts: a Master's stop steps run), then close the backends."""
@@ -494,6 +516,7 @@ class Runtime:
             # A member's fault of its own takes the others to FAULT now.
             first = self.instances[members[0]]
             first._steps(group.follow(members[0], [], now))
+            self._group_moved(group, "sync group formed")
             logger.info(
                 "sync group %s formed: %s (%s)", name, ", ".join(members), group.state.value
             )
@@ -503,6 +526,8 @@ class Runtime:
         group = self.groups.pop(name, None)
         if group is None:
             return
+        self._group_moved(group, "sync group dissolved", State.INITIALIZE)
+        self._group_states.pop(name, None)
         issued = f"sync group {name}:"
         for member in group.members:
             runner = self.instances.get(member)
@@ -585,6 +610,8 @@ class Runtime:
             # Only a Master's VRIDs wake us: the other transitions (a start as
             # Backup, a Backup's stop) leave the filters as they are.
             self._update_urgent(runner)
+        if runner.group is not None:
+            self._group_moved(runner.group, transition.reason)
         if self.on_transition is not None:
             self.on_transition(runner, transition)
 
