@@ -1431,9 +1431,9 @@ TRACK_BAD = [
     ),
     (
         "group-unknown-key",
-        MINIMAL + VI_2 + group(extra='notify_master = "/bin/true"'),
-        "sync_group[gw].notify_master",
-        r'unknown key "notify_master"',
+        MINIMAL + VI_2 + group(extra='smtp_alert = true'),
+        "sync_group[gw].smtp_alert",
+        r'unknown key "smtp_alert"',
     ),
     (
         "group-tracking-weight-string",
