@@ -1431,7 +1431,7 @@ TRACK_BAD = [
     ),
     (
         "group-unknown-key",
-        MINIMAL + VI_2 + group(extra='smtp_alert = true'),
+        MINIMAL + VI_2 + group(extra="smtp_alert = true"),
         "sync_group[gw].smtp_alert",
         r'unknown key "smtp_alert"',
     ),
