@@ -250,10 +250,14 @@ class Pipeline:
         return {name: stats.as_dict() for name, stats in self.stats.items()}
 
     async def close(self) -> None:
-        """Let a running transition finish (within its timeouts), then close every backend."""
-        task = self._task
-        if task is not None:
+        """Let the running transition and the one queued behind it finish (within their
+        timeouts: a Master's stop steps, a group's STOP), then close every backend."""
+        while (task := self._task) is not None:
             await asyncio.gather(task, return_exceptions=True)
+            if self._task is task:
+                await asyncio.sleep(0)  # its done callback starts the queued one
+        if self._side:
+            await asyncio.gather(*self._side, return_exceptions=True)
         for backend in self.backends:
             try:
                 await asyncio.wait_for(backend.close(), getattr(backend, "timeout", 30.0))
