@@ -69,48 +69,19 @@ import sys
 import threading
 import time
 import timeit
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import source_revision
 from vrrpy.codec import Advertisement, encode_vrrp
 from vrrpy.codec.vrrp import VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, PacketInfo
+from vrrpy.lab import in_netns
 from vrrpy.runtime import mmsg, sockets
 from vrrpy.runtime.sockets import VRRPSocket
-
-T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
-_libc = ctypes.CDLL(None, use_errno=True)
-
-
-def in_netns(netns: str, work: Callable[[], T]) -> T:
-    """Run ``work`` in a thread that has entered ``netns`` (sockets made there stay there)."""
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if _libc.setns(fd, CLONE_NEWNET) != 0:
-                    code = ctypes.get_errno()
-                    raise OSError(code, f"setns {netns}: {os.strerror(code)}")
-            finally:
-                os.close(fd)
-            result.append(work())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 def ip(*args: str) -> None:

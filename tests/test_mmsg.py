@@ -17,16 +17,13 @@ that ``setns(2)`` first: a socket keeps the namespace it was made in.
 
 from __future__ import annotations
 
-import ctypes
 import errno
-import os
 import socket
 import struct
-import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv6Address
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
@@ -36,38 +33,9 @@ from vrrpy.codec import Advertisement, encode_vrrp
 from vrrpy.codec.errors import DecodeError
 from vrrpy.codec.ip import parse_ipv4
 from vrrpy.codec.vrrp import VRRP_MULTICAST_V4, VRRP_MULTICAST_V6, PacketInfo
-from vrrpy.lab import Lab
+from vrrpy.lab import Lab, in_netns
 from vrrpy.runtime import mmsg
 from vrrpy.runtime.sockets import URGENT_VLEN, VRRPSocket
-
-T = TypeVar("T")
-CLONE_NEWNET = 0x40000000
-
-
-def in_netns(netns: str, work: Callable[[], T]) -> T:
-    """Run ``work`` in a thread that has entered ``netns``."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    result: list[T] = []
-    failure: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
-            try:
-                if libc.setns(fd, CLONE_NEWNET) != 0:
-                    raise OSError(ctypes.get_errno(), f"setns {netns}")
-            finally:
-                os.close(fd)
-            result.append(work())
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=run)
-    thread.start()
-    thread.join()
-    if failure:
-        raise failure[0]
-    return result[0]
 
 
 @pytest.fixture(scope="module")

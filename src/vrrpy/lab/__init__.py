@@ -6,6 +6,15 @@ interop). Needs root and iproute2; nothing here is imported by ``import vrrpy``.
 
 from vrrpy.lab.capture import Capture
 from vrrpy.lab.daemon import Daemon, render, wait_for
-from vrrpy.lab.netns import Host, Lab, stop_process
+from vrrpy.lab.netns import Host, Lab, in_netns, stop_process
 
-__all__ = ["Capture", "Daemon", "Host", "Lab", "render", "stop_process", "wait_for"]
+__all__ = [
+    "Capture",
+    "Daemon",
+    "Host",
+    "Lab",
+    "in_netns",
+    "render",
+    "stop_process",
+    "wait_for",
+]

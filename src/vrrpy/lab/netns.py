@@ -22,18 +22,55 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
 import secrets
 import signal
 import subprocess
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 _OPEN_LABS: list[Lab] = []
+
+
+_T = TypeVar("_T")
+_CLONE_NEWNET = 0x40000000
+
+
+def in_netns(netns: str, work: Callable[[], _T]) -> _T:
+    """Run ``work`` in a short-lived thread that has entered ``netns`` (``setns(2)``
+    applies to one thread), and return what it returned or raise what it raised.
+
+    For sockets a test or a bench opens inside a lab host without a process of its
+    own: a socket stays in the namespace it was made in.
+    """
+    result: list[_T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fd = os.open(f"/run/netns/{netns}", os.O_RDONLY)
+            try:
+                if ctypes.CDLL(None, use_errno=True).setns(fd, _CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(code, f"setns {netns}: {os.strerror(code)}")
+            finally:
+                os.close(fd)
+            result.append(work())
+        except BaseException as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 class LabError(RuntimeError):
