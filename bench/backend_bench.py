@@ -411,6 +411,7 @@ def verdict(results: list[RunResult]) -> list[str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from failover_bench import print_header
+    from starvation_bench import print_notes, run_cases  # bench machinery: not at import
 
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seconds", type=float, default=30.0, help="measured seconds per run")
@@ -450,19 +451,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'':8} {'/expected':>11} {'ms':>7} {'ms':>7} {'ms':>7} {'ms':>7} {'':>5} "
         f"{'adverts':>9} {'moves':>5} {'CPU':>7} {'ms':>6}  (h1 state file, VI_2)"
     )
-    results: list[RunResult] = []
-    for _, kind in itertools.product(range(args.runs), kinds):
-        try:
-            result = run_once(kind, args)
-        except Exception as exc:  # one broken run must not lose the others
-            print(f"{kind:8} FAILED: {type(exc).__name__}: {exc}", flush=True)
-            continue
-        report(result)
-        results.append(result)
-    print("\nnotes:")
-    for result in results:
-        for note in result.notes:
-            print(f"  {result.kind}: {note}")
+    results: list[RunResult] = run_cases(
+        (kind for _, kind in itertools.product(range(args.runs), kinds)),
+        lambda kind: run_once(kind, args),
+        report,
+        lambda kind: f"{kind:8}",
+    )
+    print_notes("notes", results, lambda r: r.kind)
     print(
         "\nCPU: h1's vrrpyd, % of one core over the window, every thread. steal: what the "
         "host took from the guest, all CPUs. VI_2 moves: Master changes of VRID 52 on the wire."

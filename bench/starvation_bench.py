@@ -68,7 +68,7 @@ import tempfile
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -391,6 +391,35 @@ def _pct(sorted_values: list[float], p: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * p))]
 
 
+def run_cases(
+    cases: Iterable[Any],
+    run: Callable[[Any], Any],
+    report: Callable[[Any], None],
+    label: Callable[[Any], str],
+) -> list[Any]:
+    """Run and report each case in turn; a run that raises is printed (``label`` names
+    it) and skipped: one broken run must not lose the others. The benches beside this
+    one (tracking, backends) use it too."""
+    results: list[Any] = []
+    for case in cases:
+        try:
+            result = run(case)
+        except Exception as exc:
+            print(f"{label(case)} FAILED: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        report(result)
+        results.append(result)
+    return results
+
+
+def print_notes(title: str, results: Iterable[Any], label: Callable[[Any], str]) -> None:
+    """Each result's ``notes``, under ``title``, each line headed by ``label(result)``."""
+    print(f"\n{title}:")
+    for result in results:
+        for note in result.notes:
+            print(f"  {label(result)}: {note}")
+
+
 def report(result: RunResult) -> None:
     gaps = sorted(result.gaps)
     if len(gaps) < 10:
@@ -443,19 +472,17 @@ def part_daemons(args: argparse.Namespace) -> None:
         f"{'':5} {'':14} {'/expected':>11} {'ms':>7} {'ms':>7} {'ms':>7} {'ms':>7} {'':>5} "
         f"{'across':>6} {'frozen':>7} {'ms':>6} {'ms':>6} {'ms':>5}"
     )
-    results: list[RunResult] = []
-    for load, _, config in itertools.product(loads, range(args.runs), configs):
-        try:
-            result = run_once(config, load, args.seconds, stress)
-        except Exception as exc:  # one broken run must not lose the others
-            print(f"{load:5} {config:14} FAILED: {type(exc).__name__}: {exc}", flush=True)
-            continue
-        report(result)
-        results.append(result)
-    print("\nnotes (logs beyond routine lines, vrrpyd's real-time status):")
-    for result in results:
-        for note in result.notes:
-            print(f"  {result.load}/{result.config}: {note}")
+    results: list[RunResult] = run_cases(
+        itertools.product(loads, range(args.runs), configs),
+        lambda case: run_once(case[2], case[0], args.seconds, stress),
+        report,
+        lambda case: f"{case[0]:5} {case[2]:14}",
+    )
+    print_notes(
+        "notes (logs beyond routine lines, vrrpyd's real-time status)",
+        results,
+        lambda r: f"{r.load}/{r.config}",
+    )
     print(
         "\n'frozen across': gaps over 15 ms that are under 15 ms once the longest CPU freeze "
         "across them is taken out; 'max not frozen': the largest of the others; 'steal': "

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import Any
 
 from failover_bench import print_header, vrrpy_instance, vrrpyd_complaints
-from starvation_bench import FreezeWatch, steal_per_cpu
+from starvation_bench import FreezeWatch, print_notes, run_cases, steal_per_cpu
 from vrrpy.lab import Capture, Daemon, Host, Lab, wait_for
 
 INTERVAL = 0.01
@@ -354,19 +354,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{'':9} {'/expected':>11} {'ms':>7} {'ms':>7} {'ms':>7} {'ms':>7} {'':>5} "
         f"{'adverts':>7} {'CPU':>7} {'CPU':>7} {'CPU':>7} {'ms':>6} {'>15ms':>6}"
     )
-    results: list[RunResult] = []
-    for _, kind in itertools.product(range(args.runs), KINDS):
-        try:
-            result = run_once(kind, args)
-        except Exception as exc:  # one broken run must not lose the others
-            print(f"{kind:9} FAILED: {type(exc).__name__}: {exc}", flush=True)
-            continue
-        report(result)
-        results.append(result)
-    print("\nnotes:")
-    for result in results:
-        for note in result.notes:
-            print(f"  {result.kind}: {note}")
+    results: list[RunResult] = run_cases(
+        (kind for _, kind in itertools.product(range(args.runs), KINDS)),
+        lambda kind: run_once(kind, args),
+        report,
+        lambda kind: f"{kind:9}",
+    )
+    print_notes("notes", results, lambda r: r.kind)
     print(
         "\nCPU: % of one core over the window. vrrpyd: the daemon's own (every thread); "
         "agent: the tracking agent's own; scripts: what the agent's reaped children "
