@@ -13,10 +13,12 @@ from pathlib import Path
 import pytest
 
 from support import require_root
-from vrrpy.backends import Backend
+from vrrpy.backends import Backend, OffLoop
 from vrrpy.daemon.backendconfig import build_backends
 from vrrpy.daemon.config import ConfigFileError, parse_config
 from vrrpy.lab import Daemon, Lab, wait_for
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 BASE = """
 [[instance]]
@@ -80,7 +82,10 @@ def test_backend_tables_are_named_in_order_and_the_fifo_comes_last() -> None:
     )
     specs = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
     assert [s.name for s in specs] == ["b", "a", "notify_fifo"]
-    assert specs[0].params == {"object": "mymod:B", "params": {"x": 1}} and specs[0].timeout == 2
+    assert (
+        specs[0].params == {"object": "mymod:B", "params": {"x": 1}, "thread": True}
+        and specs[0].timeout == 2
+    )
 
 
 def test_backends_come_before_the_scripts_so_leaving_master_stops_the_service_first() -> None:
@@ -136,8 +141,26 @@ def test_python_backends_are_built_from_module_and_attribute_with_their_params()
         """,
     )
     (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
-    assert isinstance(built, Audit) and built.path == "/var/log/x"
+    # Off the protocol loop by default: on a loop of its own, in a thread.
+    assert isinstance(built, OffLoop) and isinstance(built.wrapped, Audit)
+    assert built.wrapped.path == "/var/log/x"
     assert built.name == "audit" and built.timeout == 3.0
+
+
+def test_a_python_backend_may_stay_on_the_protocol_loop() -> None:
+    config = load(
+        'backends = ["audit"]\n',
+        f"""
+        [[backend]]
+        name = "audit"
+        type = "python"
+        object = "{__name__}:Audit"
+        thread = false
+        fault_on_failure = true
+        """,
+    )
+    (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+    assert isinstance(built, Audit) and built.fault_on_failure
 
 
 def test_a_python_backend_that_cannot_be_loaded_says_which() -> None:
@@ -182,6 +205,51 @@ def test_notify_scripts_run_on_each_transition_of_a_vrrpyd_pair(lab: Lab, tmp_pa
     assert d1.instance()["state"] == "INIT"
 
 
+def test_the_example_python_backend_runs_live_in_a_vrrpyd_pair(
+    lab: Lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """examples/my_backend.py as its docstring says to use it from vrrpyd (off the
+    protocol loop, vrrpyd's default), across a failover."""
+    require_root()
+    monkeypatch.setenv("PYTHONPATH", f"{EXAMPLES}:{Path(__file__).resolve().parent.parent / 'src'}")
+    daemons = []
+    for host, priority in (("h1", 200), ("h2", 100)):
+        roles = tmp_path / f"roles-{host}"
+        roles.mkdir()
+        instance = {
+            "name": "VI_1",
+            "interface": "eth0",
+            "vrid": 51,
+            "priority": priority,
+            "advert_interval": 0.1,
+            "virtual_addresses": ["192.0.2.100/24"],
+            "backends": ["role"],
+        }
+        backend = {
+            "name": "role",
+            "type": "python",
+            "object": "my_backend:RoleFile",
+            "params": {"directory": str(roles)},
+        }
+        daemons.append(Daemon(lab[host], tmp_path, [instance], {"backend": [backend]}))
+    d1, d2 = daemons
+    d1.start()
+    d2.start()
+    role1 = tmp_path / "roles-h1" / "vrrpy-VI_1.role"
+    role2 = tmp_path / "roles-h2" / "vrrpy-VI_1.role"
+    assert wait_for(lambda: role1.exists() and role1.read_text() == "MASTER\n", 5)
+    assert wait_for(lambda: role2.exists() and role2.read_text() == "BACKUP\n", 5)
+    d1.terminate()
+    assert wait_for(lambda: role2.read_text() == "MASTER\n", 5), role2.read_text()
+    assert role1.read_text() == "INIT\n"  # the stop's transition ran before vrrpyd exited
+    log = (tmp_path / "roles-h2" / "vrrpy-transitions.log").read_text().splitlines()
+    assert [line.split()[2:5] for line in log] == [
+        ["INIT", "->", "BACKUP"],
+        ["BACKUP", "->", "MASTER"],
+    ]
+    assert d2.instance()["backends"]["role"]["failures"] == 0
+
+
 def test_a_drbd_backend_table_builds_the_drbd_backend_with_its_mount() -> None:
     config = load(
         'backends = ["r0"]\n',
@@ -220,6 +288,19 @@ def test_fault_on_failure_is_set_on_the_built_backend() -> None:
     assert built.fault_on_failure is True
 
 
+def test_drbd_tables_set_the_check_and_the_peer_wait() -> None:
+    from vrrpy.backends.drbd import DrbdBackend
+
+    config = load(
+        'backends = ["r0"]\n',
+        '[[backend]]\nname = "r0"\ntype = "drbd"\nresource = "r0"\n'
+        "timeout = 20\ncheck_interval = 0.5\npeer_wait = 15\n",
+    )
+    (built,) = build_backends(config.instance_backends["VI_1"], {})  # type: ignore[attr-defined]
+    assert isinstance(built, DrbdBackend)
+    assert (built.check_interval, built.peer_wait, built.timeout) == (0.5, 15.0, 20.0)
+
+
 @pytest.mark.parametrize(
     ("table", "expected"),
     [
@@ -227,14 +308,14 @@ def test_fault_on_failure_is_set_on_the_built_backend() -> None:
         ('resource = "r0"\nfstype = "ext4"\n', "backend[r0].fstype: needs mountpoint"),
         ('mountpoint = "/srv"\n', "backend[r0].resource: must name a DRBD resource"),
         ('resource = "r0"\nobject = "a:b"\n', "backend[r0].object: unknown key"),
+        ('resource = "r0"\ncheck_interval = -1\n', "backend[r0].check_interval: must be 0..3600"),
+        ('resource = "r0"\npeer_wait = 40\n', "backend[r0].peer_wait: must be 0..30 seconds"),
+        ('resource = "r0"\npeer_wait = "5"\n', "backend[r0].peer_wait: must be a number"),
     ],
 )
 def test_bad_drbd_tables_are_named(table: str, expected: str) -> None:
     found = problems('backends = ["r0"]\n', f'[[backend]]\nname = "r0"\ntype = "drbd"\n{table}')
     assert any(p.startswith(expected) for p in found), found
-
-
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 @pytest.mark.parametrize("name", ["vrrpyd-service.toml", "vrrpyd-drbd.toml"])

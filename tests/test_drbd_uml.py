@@ -287,37 +287,6 @@ async def main():
 asyncio.run(main())
 """
 
-LAUNCHER = r"""
-# vrrpyd with a DrbdBackend on its instance, until vrrpyd's TOML names backends itself:
-# the backend is handed to the runtime just before the instances start.
-import sys
-from vrrpy.backends.drbd import DrbdBackend, Mount
-from vrrpy.daemon.main import main
-from vrrpy.runtime.runtime import Runtime
-
-config, resource, drbd_conf, mountpoint, drbdadm = sys.argv[1:6]
-start_async = Runtime.start_async
-
-
-async def with_drbd(self, specs):
-    specs = list(specs)
-    for spec in specs:
-        # DRBD 8.4 answers only in the initial network namespace: its commands go there.
-        backend = DrbdBackend(
-            resource,
-            config=drbd_conf,
-            mount=Mount(mountpoint, fstype="ext4"),
-            drbdadm=["nsenter", "--net=/proc/1/ns/net", drbdadm],
-            timeout=10,
-        )
-        self.set_backends(spec.name, [backend])
-    await start_async(self, specs)
-
-
-Runtime.start_async = with_drbd
-sys.exit(main(["-c", config]))
-"""
-
 DAEMONS = r"""
 import json, os, signal, subprocess, sys, time
 from pathlib import Path
@@ -368,6 +337,7 @@ def until(predicate, timeout, step=0.05):
 
 def start(node, priority):
     conf = W / f"vrrpyd-{node}.toml"
+    res = "ra" if node == "a" else "rb"
     conf.write_text(
         "[global]\n"
         f'state_file = "{W}/state-{node}.json"\n'
@@ -383,11 +353,22 @@ def start(node, priority):
         "advert_interval = 1.0\n"
         "accept = true\n"
         'virtual_addresses = ["198.51.100.100/24"]\n'
+        'backends = ["data"]\n'
+        "[[backend]]\n"
+        'name = "data"\n'
+        'type = "drbd"\n'
+        f'resource = "{res}"\n'
+        f'config = "{W}/{node}.conf"\n'
+        # DRBD 8.4 answers only in the initial network namespace: its commands go there.
+        f'drbdadm = "nsenter --net=/proc/1/ns/net {ADM}"\n'
+        f'mountpoint = "{W}/mnt-{node}"\n'
+        'fstype = "ext4"\n'
+        "timeout = 10\n"
+        "check_interval = 0.5\n"
+        "peer_wait = 8\n"
     )
     log = open(W / f"vrrpyd-{node}.log", "a")
-    res = "ra" if node == "a" else "rb"
-    argv = [PY, str(W / "launcher.py"), str(conf), res, str(W / f"{node}.conf"),
-            str(W / f"mnt-{node}"), ADM]
+    argv = [PY, "-m", "vrrpy.daemon", "-c", str(conf)]
     PROCS[node] = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -427,6 +408,9 @@ try:
     RESULT["b_reads"] = (W / "mnt-b" / "data").read_text() if got else None
     mark(f"B mounted, file seen {RESULT['b_mounted_s']} s after the kill: {RESULT['b_reads']!r}")
 
+    (W / "mnt-b" / "data").write_text("written by B as Master\n")
+    os.sync()
+
     # A "reboots": its crash left ra Primary and mounted; it comes back fenced
     # (Outdated, as a fence-peer handler leaves it), its replication link still down.
     sh("umount", str(W / "mnt-a"))
@@ -434,18 +418,73 @@ try:
     sh(ADM, "-c", str(W / "a.conf"), "disconnect", "ra")
     sh(ADM, "-c", str(W / "a.conf"), "outdate", "ra")
     mark(f"A back with ra {role('a')}, disk Outdated; vrrpyd A started at priority 200")
+    b_states = set()
+    b_transitions = vrrp("b").get("counters", {}).get("transitions")
     start("a", 200)
-    RESULT["a_fault"] = until(lambda: vrrp("a").get("state") == "FAULT", 15, 0.02)
+
+    def a_fault():
+        b_states.add(vrrp("b").get("state"))
+        return vrrp("a").get("state") == "FAULT"
+
+    RESULT["a_fault"] = until(a_fault, 15, 0.02)
     mark(f"A {vrrp('a').get('state')}: {vrrp('a').get('faults')}")
-    time.sleep(2)
+    # Longer than A's Master_Down_Interval (3.2 s at priority 200): had A stood, it
+    # would have preempted B by now.
+    end = time.monotonic() + 5
+    while time.monotonic() < end:
+        b_states.add(vrrp("b").get("state"))
+        time.sleep(0.05)
     RESULT["a_state_later"] = vrrp("a").get("state")
     RESULT["a_faults"] = vrrp("a").get("faults")
     RESULT["a_backends"] = vrrp("a").get("backends")
     RESULT["a_role"] = role("a")
-    RESULT["b_state_later"] = vrrp("b").get("state")
+    RESULT["b_states_meanwhile"] = sorted(s or "?" for s in b_states)
+    b_now = vrrp("b").get("counters", {}).get("transitions")
+    RESULT["b_transitions_unchanged"] = b_now == b_transitions
     RESULT["b_role"] = role("b")
-    mark(f"2 s later: A {RESULT['a_state_later']}, ra {RESULT['a_role']}; "
-         f"B {RESULT['b_state_later']}, rb {RESULT['b_role']}")
+    mark(f"5 s later: A {RESULT['a_state_later']}, ra {RESULT['a_role']}; "
+         f"B was {RESULT['b_states_meanwhile']} throughout, rb {RESULT['b_role']}")
+
+    # The link comes back: A resyncs from B, its disk is UpToDate, it stands again
+    # and preempts; B steps down and demotes, A waits for that and takes over.
+    # A's unmount after its "crash" wrote (the ext4 journal) to a disk B never saw:
+    # DRBD calls that a split brain. The operator's resolution (docs/drbd.md), A the
+    # victim, is what brings a crashed Primary back.
+    sh("ip", "addr", "add", "192.0.2.1/32", "dev", "repl")
+    rc, out = sh(ADM, "-c", str(W / "a.conf"), "connect", "--discard-my-data", "ra")
+    mark(f"A's replication link back: drbdadm connect --discard-my-data ra -> {rc} {out}")
+    if sh(ADM, "-c", str(W / "b.conf"), "cstate", "rb")[1].endswith("StandAlone"):
+        sh(ADM, "-c", str(W / "b.conf"), "connect", "rb")
+    got = until(lambda: sh(ADM, "-c", str(W / "a.conf"), "dstate", "ra")[1].endswith(
+        "UpToDate/UpToDate"), 30, 0.05)
+    RESULT["a_resynced"] = got
+    mark(f"ra {sh(ADM, '-c', str(W / 'a.conf'), 'dstate', 'ra')[1].splitlines()[-1]}, "
+         f"{sh(ADM, '-c', str(W / 'a.conf'), 'cstate', 'ra')[1].splitlines()[-1]}")
+    if not got:
+        raise SystemExit("A never resynchronised")
+    got = until(lambda: vrrp("a").get("state") in ("BACKUP", "MASTER"), 10, 0.02)
+    mark(f"A stands again: {vrrp('a').get('state')}")
+    got = until(lambda: vrrp("a").get("state") == "MASTER", 15, 0.02)
+    a_master = time.monotonic()
+    if not got:
+        raise SystemExit("A never preempted")
+    mark(f"A Master (preempted B): B {vrrp('b').get('state')}, rb {role('b')}")
+    got = until(lambda: not os.path.ismount(W / "mnt-b"), 10, 0.01)
+    b_down = time.monotonic()
+    if not got:
+        raise SystemExit("B never unmounted")
+    mark(f"B unmounted (+{b_down - a_master:.3f} s)")
+    got = until(lambda: (W / "mnt-a" / "data").exists(), 15, 0.01)
+    a_up = time.monotonic()
+    RESULT["a_reads_after_preempt"] = (W / "mnt-a" / "data").read_text() if got else None
+    RESULT["handover_gap_s"] = round(a_up - b_down, 3) if got else None
+    RESULT["a_master_to_mounted_s"] = round(a_up - a_master, 3) if got else None
+    mark(f"A promoted and mounted (+{a_up - a_master:.3f} s after A Master; filesystem "
+         f"down {RESULT['handover_gap_s']} s): reads {RESULT['a_reads_after_preempt']!r}")
+    RESULT["a_final"] = vrrp("a").get("state")
+    RESULT["a_role_final"] = role("a")
+    RESULT["a_refusals"] = (vrrp("a").get("backends") or {}).get("data", {}).get("refusals")
+    RESULT["b_final"] = vrrp("b").get("state")
 finally:
     for node, proc in PROCS.items():
         if proc.poll() is None:
@@ -455,8 +494,8 @@ finally:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    RESULT["b_role_after_stop"] = role("b")
-    RESULT["b_mounted_after_stop"] = os.path.ismount(W / "mnt-b")
+    RESULT["a_role_after_stop"] = role("a")
+    RESULT["a_mounted_after_stop"] = os.path.ismount(W / "mnt-a")
     mark(f"daemons stopped (SIGTERM): ra {role('a')}, rb {role('b')}")
     for node in ("a", "b"):
         print(f"--- vrrpyd {node} log (tail)")
@@ -486,7 +525,6 @@ def test_drbd_backend_on_real_drbd_in_uml() -> None:
 
     with Guest(GUEST_MEMORY) as guest:
         guest.write("driver.py", DRIVER)
-        guest.write("launcher.py", LAUNCHER)
         guest.write("daemons.py", DAEMONS)
         result = guest.run(SETUP, timeout=TIMEOUT)
         print(result.output)
@@ -517,22 +555,35 @@ def test_drbd_backend_on_real_drbd_in_uml() -> None:
     # Failback: A holds what B wrote while A was the split brain's victim.
     assert summary["a_reads_after_failback"] == "written by B after the failover\n"
 
-    # vrrpyd on both sides: A's death moves VRRP, DRBD and the filesystem to B; a
-    # restarted A whose disk is Outdated preempts, is refused, and stays in FAULT.
+    # vrrpyd on both sides, the DRBD backend named in its TOML: A's death moves VRRP,
+    # DRBD and the filesystem to B.
     daemons = _summary(result.output, "SUMMARY2")
     assert daemons["a_master"] is True, daemons
     assert daemons["b_master_s"] is not None and daemons["b_master_s"] < 10, daemons
     assert daemons["b_reads"] == "written by A under vrrpyd\n", daemons
+    # A restarted with an Outdated disk never stands: FAULT from its check, and B
+    # stays Master throughout (no preemption that would be refused).
     assert daemons["a_fault"] is True, daemons
     assert daemons["a_state_later"] == "FAULT"
-    assert "Outdated" in daemons["a_faults"][0]
-    assert daemons["a_backends"]["drbd:ra"]["refusals"] >= 1
+    assert daemons["a_faults"] == [
+        "backend data: local disk is Outdated, not UpToDate: the peer may hold newer "
+        "data (it was Primary without us)"
+    ]
+    assert daemons["a_backends"]["data"]["refusals"] == 0
+    assert daemons["a_backends"]["data"]["check_failures"] >= 1
     assert daemons["a_role"].startswith("Secondary/")
-    assert daemons["b_state_later"] == "MASTER"
+    assert daemons["b_states_meanwhile"] == ["MASTER"], daemons
+    assert daemons["b_transitions_unchanged"] is True, daemons
     assert daemons["b_role"].startswith("Primary/")
-    # vrrpyd's stop ran B's leaving-Master steps: unmounted, Secondary.
-    assert daemons["b_role_after_stop"].startswith("Secondary/")
-    assert daemons["b_mounted_after_stop"] is False
+    # Resynced, A stands again and preempts: B demotes, A waits for that and promotes.
+    assert daemons["a_resynced"] is True, daemons
+    assert daemons["a_reads_after_preempt"] == "written by B as Master\n", daemons
+    assert daemons["a_final"] == "MASTER" and daemons["b_final"] == "BACKUP", daemons
+    assert daemons["a_role_final"].startswith("Primary/Secondary")
+    assert daemons["a_refusals"] == 0, daemons
+    # vrrpyd's stop ran A's leaving-Master steps: unmounted, Secondary.
+    assert daemons["a_role_after_stop"].startswith("Secondary/")
+    assert daemons["a_mounted_after_stop"] is False
 
 
 if __name__ == "__main__":  # pragma: no cover - by hand: print the timeline

@@ -289,3 +289,167 @@ def test_a_priority_change_is_told_to_the_backends_that_want_it(
     loop.run_until_complete(asyncio.sleep(0.01))
     assert backend.seen == [(70, "BACKUP")]
     finish(loop)
+
+
+class Standing(Backend):
+    """A check whose answer the test sets (a DRBD disk that is Outdated, then UpToDate)."""
+
+    name = "disk"
+    timeout = 1.0
+    check_interval = 0.01
+
+    def __init__(self) -> None:
+        self.why: str | None = "local disk is Outdated"
+        self.prepared = 0
+
+    async def check(self) -> str | None:
+        return self.why
+
+    async def prepare(self, event: TransitionEvent) -> None:
+        self.prepared += 1
+
+
+def test_a_failing_check_holds_the_node_in_fault_before_any_election(
+    loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, _, sock, _, _ = runner_for(loop, monkeypatch, priority=200)
+    backend = Standing()
+    runner.pipeline = Pipeline("VI_1", [backend], loop)
+    runner.start()
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert runner.router is not None and runner.router.state is State.FAULT
+    assert runner.status()["faults"] == ["backend disk: local disk is Outdated"]
+    assert sock.sent == []  # never stood: no advert, so no healthy Master is preempted
+    assert backend.prepared == 0
+    # A changed reason is taken before the old one goes: it never passes Backup.
+    backend.why = "this node is a resync target"
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert runner.status()["faults"] == ["backend disk: this node is a resync target"]
+    assert runner.router.state is State.FAULT
+    backend.why = None
+    loop.run_until_complete(asyncio.sleep(0.05))
+    assert runner.router.state is State.BACKUP and runner.status()["faults"] == []
+    stats = runner.pipeline.status()["disk"]
+    assert stats["last_check"] == "ok" and stats["check_failures"] >= 2
+    # Stopping lets the check's reasons go: a restart asks anew.
+    backend.why = "local disk is Outdated"
+    loop.run_until_complete(asyncio.sleep(0.05))
+    runner.stop()
+    assert runner.pending_faults == {}
+    finish(loop)
+
+
+def test_a_check_that_raises_or_hangs_means_may_not_stand() -> None:
+    class Broken(Backend):
+        timeout = 0.02
+        check_interval = 0.01
+
+        def __init__(self, name: str, hang: bool) -> None:
+            self.name = name
+            self.hang = hang
+
+        async def check(self) -> str | None:
+            if self.hang:
+                await asyncio.sleep(60)
+            raise OSError("no such resource")
+
+    async def scenario() -> list[tuple[str | None, str | None]]:
+        reports: list[tuple[str | None, str | None]] = []
+        backends = [Broken("broken", False), Broken("hung", True)]
+        pipeline = Pipeline("VI_1", backends, asyncio.get_running_loop())
+        pipeline.start_checks(lambda new, old: reports.append((new, old)))
+        await asyncio.sleep(0.1)
+        await pipeline.close()
+        return reports
+
+    reports = asyncio.run(scenario())
+    assert ("backend broken: check failed: OSError: no such resource", None) in reports
+    assert ("backend hung: check timed out after 0.02 s", None) in reports
+    assert len(reports) == 2  # an unchanged answer is not reported again
+
+
+class Burner(Backend):
+    """Computes for a while without awaiting, and says which thread it ran in."""
+
+    name = "burner"
+    timeout = 5.0
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.threads: list[str] = []
+
+    async def transition(self, event: TransitionEvent) -> None:
+        import threading
+
+        self.threads.append(threading.current_thread().name)
+        end = time.monotonic() + self.seconds
+        while time.monotonic() < end:
+            pass
+
+
+def test_off_loop_runs_a_cpu_burning_backend_beside_the_loop_not_on_it() -> None:
+    from vrrpy.backends import OffLoop
+
+    async def scenario() -> tuple[float, list[str], dict[str, object]]:
+        burner = Burner(0.3)
+        pipeline = Pipeline("VI_1", [OffLoop(burner)], asyncio.get_running_loop())
+        pipeline.transition(event(State.BACKUP, State.MASTER))
+        ticks = [time.monotonic()]
+        while pipeline.busy:
+            await asyncio.sleep(0.002)
+            ticks.append(time.monotonic())
+        await pipeline.close()
+        worst = max(b - a for a, b in itertools.pairwise(ticks))
+        return worst, burner.threads, pipeline.status()["burner"]
+
+    worst, threads, stats = asyncio.run(scenario())
+    assert threads == ["vrrpy-backend-burner"]
+    assert stats["failures"] == 0 and stats["calls"] == 1
+    # The loop kept ticking while the backend burned 0.3 s (on the loop it would
+    # have stopped for all of it; the GIL hands over within a switch interval).
+    assert worst < 0.25
+
+
+def test_off_loop_cancels_across_threads_at_the_timeout() -> None:
+    from vrrpy.backends import OffLoop
+
+    class Sleeper(Backend):
+        name = "sleeper"
+        timeout = 0.05
+
+        def __init__(self) -> None:
+            self.cancelled = False
+
+        async def transition(self, event: TransitionEvent) -> None:
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.cancelled = True
+                raise
+
+    async def scenario() -> tuple[bool, dict[str, object], OffLoop]:
+        sleeper = Sleeper()
+        wrapped = OffLoop(sleeper)
+        pipeline = Pipeline("VI_1", [wrapped], asyncio.get_running_loop())
+        pipeline.transition(event(State.BACKUP, State.MASTER))
+        await settle(pipeline)
+        await asyncio.sleep(0.05)
+        await pipeline.close()
+        return sleeper.cancelled, pipeline.status()["sleeper"], wrapped
+
+    cancelled, stats, wrapped = asyncio.run(scenario())
+    assert stats["timeouts"] == 1
+    assert cancelled  # the task on the backend's own loop was cancelled too
+    assert wrapped._thread is None  # close stopped its thread
+
+
+def test_off_loop_keeps_a_backend_without_prepare_out_of_the_prepare_phase() -> None:
+    from vrrpy.backends import OffLoop, implements
+
+    assert not implements(OffLoop(Hung()), "prepare")
+    assert implements(OffLoop(Standing()), "prepare") and implements(OffLoop(Standing()), "check")
+    loop = asyncio.new_event_loop()
+    try:
+        assert not Pipeline("x", [OffLoop(Hung())], loop).prepares
+    finally:
+        loop.close()

@@ -5,7 +5,17 @@ See :mod:`vrrpy.backends.base` for the API and the order of phases, and
 protocol loop.
 """
 
-from vrrpy.backends.base import Backend, BackendError, Refused, TransitionEvent
+from vrrpy.backends.base import Backend, BackendError, Refused, TransitionEvent, implements
+from vrrpy.backends.offloop import OffLoop
 from vrrpy.backends.pipeline import BackendStats, Pipeline
 
-__all__ = ["Backend", "BackendError", "BackendStats", "Pipeline", "Refused", "TransitionEvent"]
+__all__ = [
+    "Backend",
+    "BackendError",
+    "BackendStats",
+    "OffLoop",
+    "Pipeline",
+    "Refused",
+    "TransitionEvent",
+    "implements",
+]

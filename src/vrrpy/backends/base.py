@@ -28,6 +28,14 @@ addresses first:
 Any other transition (INIT -> Backup, Backup -> FAULT, ...) runs
 ``transition`` only.
 
+Standing for Master: a refusal in ``prepare`` comes late -- the node has
+already won the election, and if it preempted a healthy Master, that Master
+stepped down for nothing. A backend that can tell *beforehand* sets
+``check_interval`` and implements ``check``: while ``check`` says why not,
+the instance is held in FAULT with that reason (it sends no adverts, so it
+neither preempts nor is elected) and it stands again once ``check`` says
+None. DRBD's check is "the local disk is UpToDate and not a resync target".
+
 Backends never delay an advert: each call runs as a task beside the
 protocol loop, under its own timeout; a hung or crashing one is cancelled at
 its timeout, logged, counted, and the protocol keeps its timing. Transitions
@@ -50,7 +58,7 @@ from ipaddress import IPv4Interface, IPv6Interface
 
 from vrrpy.core.state import State
 
-__all__ = ["Backend", "BackendError", "Refused", "TransitionEvent"]
+__all__ = ["Backend", "BackendError", "Refused", "TransitionEvent", "implements"]
 
 
 @dataclass(frozen=True)
@@ -106,6 +114,16 @@ class Backend:
     node out of Master: FAULT with the reason for ``REFUSAL_HOLD``, then it is asked
     again (keepalived's ``track_script`` with weight 0, for a service that will not start)."""
 
+    check_interval: float = 0.0
+    """Seconds between calls of :meth:`check`; 0 never calls it."""
+
+    async def check(self) -> str | None:
+        """Whether this node may stand for Master now: None if it may, else why not
+        (a short, stable sentence: it becomes the instance's fault reason while it
+        holds). Called every ``check_interval`` seconds in every state, under
+        ``timeout``; an exception or a timeout counts as "may not"."""
+        return None
+
     async def prepare(self, event: TransitionEvent) -> None:
         """Before the addresses are added, on the way to Master; raise :class:`Refused` to
         keep the node out of Master."""
@@ -115,3 +133,14 @@ class Backend:
 
     async def close(self) -> None:
         """The daemon stops: release what the backend holds (not a transition)."""
+
+
+def implements(backend: object, method: str) -> bool:
+    """Whether ``backend`` (or the backend it wraps, as :class:`~vrrpy.backends.offloop.OffLoop`
+    does) has its own ``method`` rather than :class:`Backend`'s, which does nothing.
+
+    The pipeline skips what does nothing: an instance whose backends have no
+    ``prepare`` adds its addresses in the same instant as it becomes Master."""
+    inner = getattr(backend, "wrapped", backend)
+    own = getattr(type(inner), method, None)
+    return own is not None and own is not getattr(Backend, method, None)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import shlex
@@ -126,8 +127,11 @@ class DrbdState:
             f"connection {self.connection}"
         )
 
-    def refusal(self, allow_standalone: bool = False) -> str | None:
-        """Why this node must not be promoted, or None if it may."""
+    def unfit(self, allow_standalone: bool = False) -> str | None:
+        """Why this node must not stand for Master at all, in a short sentence that
+        does not change while the cause holds (it is a fault reason), or None.
+
+        The peer's role is not looked at: a Backup's peer is Primary, normally."""
         if self.role == "Primary":
             return None  # already Primary: nothing to decide
         if self.disk != "UpToDate":
@@ -138,15 +142,22 @@ class DrbdState:
                 "Diskless": "no backing disk is attached",
                 "Failed": "the backing disk failed",
             }.get(self.disk, "it is not known to be current")
-            return f"local disk is {self.disk}, not UpToDate: {hint} ({self})"
+            return f"local disk is {self.disk}, not UpToDate: {hint}"
         if self.connection == "StandAlone" and not allow_standalone:
             return (
                 "resource is StandAlone: a split brain DRBD could not resolve, or an "
-                f"operator's disconnect; resolve it before promoting ({self})"
+                "operator's disconnect; resolve it before promoting"
             )
         if self.connection in SYNC_TARGET_STATES:
-            return f"this node is a resync target ({self})"
-        if self.peer_role == "Primary":
+            return "this node is a resync target"
+        return None
+
+    def refusal(self, allow_standalone: bool = False) -> str | None:
+        """Why this node must not be promoted now, or None if it may."""
+        why = self.unfit(allow_standalone)
+        if why is not None:
+            return f"{why} ({self})"
+        if self.role != "Primary" and self.peer_role == "Primary":
             return f"the peer is Primary: two Primaries are never made ({self})"
         return None
 
@@ -160,7 +171,12 @@ class DrbdBackend(Backend):
     works; default :func:`default_drbdadm`); ``config`` a configuration file
     (``drbdadm -c``) instead of ``/etc/drbd.conf``; ``timeout`` bounds each call
     of the pipeline and each command; ``allow_standalone`` promotes a StandAlone
-    resource whose disk is UpToDate (for a node deliberately running alone).
+    resource whose disk is UpToDate (for a node deliberately running alone);
+    ``check_interval`` how often (seconds, 0 never) :meth:`check` reads the
+    resource so that a node with a stale disk does not stand for Master (the
+    runtime holds it in FAULT; it never preempts a healthy Master to be refused);
+    ``peer_wait`` how long ``prepare`` waits for a connected peer that is still
+    Primary to demote (a preemption: the old Master demotes as it steps down).
     """
 
     def __init__(
@@ -173,6 +189,8 @@ class DrbdBackend(Backend):
         timeout: float = 30.0,
         allow_standalone: bool = False,
         name: str | None = None,
+        check_interval: float = 2.0,
+        peer_wait: float = 10.0,
     ) -> None:
         self.resource = resource
         self.mount = mount
@@ -182,6 +200,8 @@ class DrbdBackend(Backend):
         self.config = config
         self.timeout = timeout
         self.allow_standalone = allow_standalone
+        self.check_interval = check_interval
+        self.peer_wait = peer_wait
         self.name = name or f"drbd:{resource}"
         self._device: str | None = None
 
@@ -295,6 +315,9 @@ class DrbdBackend(Backend):
         except DrbdError as exc:
             raise Refused(f"cannot read DRBD resource {self.resource}: {exc}") from exc
         why = state.refusal(self.allow_standalone)
+        if why is not None and state.unfit(self.allow_standalone) is None:
+            state = await self._await_peer_demotion(state)
+            why = state.refusal(self.allow_standalone)
         if why is not None:
             logger.error("%s: not promoting: %s", self.name, why)
             raise Refused(why)
@@ -310,6 +333,28 @@ class DrbdBackend(Backend):
         except DrbdError as exc:
             raise Refused(f"promoted, but the filesystem does not mount: {exc}") from exc
         return state
+
+    async def _await_peer_demotion(self, state: DrbdState) -> DrbdState:
+        """A connected peer still Primary: when we preempted it, it is demoting now (it
+        stepped down when it heard us). Wait up to ``peer_wait`` for DRBD to say so."""
+        if state.peer_role != "Primary" or state.connection != "Connected":
+            return state
+        loop = asyncio.get_running_loop()
+        end = loop.time() + self.peer_wait
+        logger.info("%s: the peer is still Primary; waiting for it to demote", self.name)
+        while loop.time() < end and state.peer_role == "Primary":
+            await asyncio.sleep(0.1)
+            role = await self._word("role")
+            mine, _, peer = role.partition("/")
+            state = dataclasses.replace(state, role=mine, peer_role=peer or "Unknown")
+        return state
+
+    async def check(self) -> str | None:
+        try:
+            state = await self.state()
+        except DrbdError as exc:
+            return f"cannot read DRBD resource {self.resource}: {exc}"
+        return state.unfit(self.allow_standalone)
 
     async def demote(self) -> None:
         """Unmount, then demote (idempotent: a Secondary with nothing mounted is left alone)."""

@@ -24,6 +24,11 @@ hangs, a DRBD promotion that takes seconds, Python that burns CPU in
   (:class:`~vrrpy.backends.base.Refused`), an error or a timeout there keeps
   the node out of Master, because serving without what ``prepare`` guards (a
   DRBD disk, say) is worse than not serving.
+* **Checks before the election.** A backend with a ``check_interval`` is
+  asked :meth:`~vrrpy.backends.base.Backend.check` on that period, in every
+  state (:meth:`Pipeline.start_checks`); the runtime holds the instance in
+  FAULT while a check says why not, so a node that would refuse never
+  preempts a healthy Master first.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from vrrpy.backends.base import Backend, Refused, TransitionEvent
+from vrrpy.backends.base import Backend, Refused, TransitionEvent, implements
 from vrrpy.core.state import State
 
 __all__ = ["BackendStats", "Pipeline"]
@@ -56,6 +61,10 @@ class BackendStats:
     last_phase: str = ""
     last_seconds: float = 0.0
     last_state: str = ""
+    checks: int = 0
+    check_failures: int = 0
+    last_check: str = ""
+    """"ok", or why this node may not stand for Master (the last check's answer)."""
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -79,6 +88,10 @@ class Pipeline:
         self._queued: TransitionEvent | None = None
         self._preparing: asyncio.Task[None] | None = None
         self._side: set[asyncio.Task[str | None]] = set()
+        self._checks: list[asyncio.Task[None]] = []
+        self._check_generation = 0
+        self.check_reasons: dict[str, str] = {}
+        """The fault reason each checking backend holds now, by backend name."""
         self.on_failure: Callable[[str], None] | None = None
         """Called with a reason when a backend with ``fault_on_failure`` fails on the
         way to Master (the runtime puts the instance in FAULT, as after a refusal)."""
@@ -90,7 +103,7 @@ class Pipeline:
     @property
     def prepares(self) -> bool:
         """Whether any backend takes part in becoming Master before the addresses."""
-        return any(type(b).prepare is not Backend.prepare for b in self.backends)
+        return any(implements(b, "prepare") for b in self.backends)
 
     # ----------------------------------------------------------------- prepare
 
@@ -110,7 +123,7 @@ class Pipeline:
     async def _prepare(self, event: TransitionEvent, then: Callable[[str | None], None]) -> None:
         refusal: str | None = None
         for backend in self.backends:
-            if type(backend).prepare is Backend.prepare:
+            if not implements(backend, "prepare"):
                 continue
             outcome = await self._call(backend, "prepare", backend.prepare, event)
             if outcome is not None:
@@ -164,6 +177,71 @@ class Pipeline:
                 # that failed to start takes the node out of Master.
                 self.on_failure(f"backend {self._key(backend)} failed: {why}")
                 return
+
+    # ------------------------------------------------------------------ checks
+
+    def start_checks(self, report: Callable[[str | None, str | None], None]) -> None:
+        """Ask every backend with a ``check_interval`` whether this node may stand for
+        Master, on that period, until :meth:`stop_checks`. ``report(new, old)`` is
+        called when a backend's answer changes: ``new`` is the fault reason to hold
+        now (None: none), ``old`` the one to let go (None: none)."""
+        self.stop_checks()
+        generation = self._check_generation
+        for backend in self.backends:
+            interval = float(getattr(backend, "check_interval", 0.0) or 0.0)
+            if interval > 0 and implements(backend, "check"):
+                watch = self._watch(backend, interval, report, generation)
+                self._checks.append(self.loop.create_task(watch))
+
+    def stop_checks(self) -> list[str]:
+        """Stop the checks; returns the fault reasons they held (the caller lets them go)."""
+        # (The generation, besides the cancel: Python < 3.12's wait_for can swallow a
+        # cancellation that arrives as the check returns.)
+        self._check_generation += 1
+        for task in self._checks:
+            task.cancel()
+        self._checks.clear()
+        held = list(self.check_reasons.values())
+        self.check_reasons.clear()
+        return held
+
+    async def _watch(
+        self,
+        backend: Backend,
+        interval: float,
+        report: Callable[[str | None, str | None], None],
+        generation: int,
+    ) -> None:
+        key = self._key(backend)
+        stats = self.stats[key]
+        timeout = float(getattr(backend, "timeout", 30.0))
+        while generation == self._check_generation:
+            stats.checks += 1
+            why: str | None
+            try:
+                why = await asyncio.wait_for(backend.check(), timeout)
+            except TimeoutError:
+                why = f"check timed out after {timeout:g} s"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a check that cannot answer says "no"
+                why = f"check failed: {type(exc).__name__}: {exc}"
+            if generation != self._check_generation:
+                return  # stopped meanwhile: the answer is nobody's
+            if why is not None:
+                stats.check_failures += 1
+            stats.last_check = why or "ok"
+            reason = None if why is None else f"backend {key}: {why}"
+            held = self.check_reasons.get(key)
+            if reason != held:
+                if reason is None:
+                    del self.check_reasons[key]
+                    logger.info("%s: backend %s may stand for Master again", self.name, key)
+                else:
+                    self.check_reasons[key] = reason
+                    logger.warning("%s: %s: not standing for Master", self.name, reason)
+                report(reason, held)
+            await asyncio.sleep(interval)
 
     def master_rx_lower_pri(self, event: TransitionEvent) -> None:
         """A Master heard a lower-priority advert (keepalived's
@@ -252,6 +330,7 @@ class Pipeline:
     async def close(self) -> None:
         """Let the running transition and the one queued behind it finish (within their
         timeouts: a Master's stop steps, a group's STOP), then close every backend."""
+        self.stop_checks()
         while (task := self._task) is not None:
             await asyncio.gather(task, return_exceptions=True)
             if self._task is task:

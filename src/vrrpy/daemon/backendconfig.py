@@ -23,6 +23,7 @@ type = "python"                             # "module:attribute": a Backend clas
 object = "mysite.hooks:Audit"
 timeout = 5
 params = { path = "/var/log/vrrp-audit" }   # keyword arguments for it
+thread = true                               # default: runs on its own loop in a thread
 ```
 
 Order of an instance's backends: its ``backends`` in the order listed, then
@@ -83,7 +84,15 @@ GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script", "notify_priority_chan
 """The ``[global]`` keys of this module."""
 BACKEND_TYPES: Final = ("python", "drbd")
 """What a ``[[backend]]`` table may build."""
-BACKEND_KEYS: Final = ("name", "type", "object", "timeout", "params", "fault_on_failure")
+BACKEND_KEYS: Final = (
+    "name",
+    "type",
+    "object",
+    "timeout",
+    "params",
+    "fault_on_failure",
+    "thread",
+)
 DRBD_KEYS: Final = (
     "resource",
     "drbdadm",
@@ -93,6 +102,8 @@ DRBD_KEYS: Final = (
     "fstype",
     "options",
     "allow_standalone",
+    "check_interval",
+    "peer_wait",
 )
 """A ``type = "drbd"`` table's own keys (docs/drbd.md)."""
 _OBJECT_RE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
@@ -192,12 +203,27 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
             issue("allow_standalone", f"must be true or false, got {standalone!r}")
         else:
             drbd["allow_standalone"] = standalone
+        for key, low, high in (("check_interval", 0.0, 3600.0), ("peer_wait", 0.0, timeout)):
+            value = table.get(key)
+            if value is None:
+                continue
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                issue(key, f"must be a number of seconds, got {value!r}")
+            elif not low <= value <= high:
+                what = "at most the backend's timeout" if key == "peer_wait" else "0 is off"
+                issue(key, f"must be {low:g}..{high:g} seconds ({what}), got {value}")
+            else:
+                drbd[key] = float(value)
         if name is None or "resource" not in drbd:
             return None
         return BackendSpec(name, kind, drbd, timeout, fault_on_failure)
     if name is None or kind is None:
         return None
-    params = {"object": obj, "params": dict(params)}
+    thread = table.get("thread", True)
+    if not isinstance(thread, bool):
+        issue("thread", f"must be true or false, got {thread!r}")
+        thread = True
+    params = {"object": obj, "params": dict(params), "thread": thread}
     return BackendSpec(name, kind, params, timeout, fault_on_failure)
 
 
@@ -334,6 +360,10 @@ def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> li
             if getattr(obj, "name", "backend") == "backend":
                 obj.name = spec.name
             obj.timeout = spec.timeout
+            if params.get("thread", True):
+                from vrrpy.backends.offloop import OffLoop
+
+                obj = OffLoop(obj)
             built.append(obj)
         else:  # pragma: no cover - the loader admits no other type
             raise ValueError(f"backend {spec.name}: unknown type {spec.type}")

@@ -163,6 +163,7 @@ class InstanceRunner:
         self.router = self.pacer.router = router
         if self.pipeline is not None:
             self.pipeline.on_failure = self._hold_out_of_master
+            self.pipeline.start_checks(self._check_changed)
         now = self.loop.time()
         # What tracking already knows is the router's before it starts: a fault
         # held now makes it start in FAULT, never pass through Backup.
@@ -179,6 +180,10 @@ class InstanceRunner:
             self._perform(router.shutdown(self.loop.time()))
         self.pacer.cancel()
         self.pacer.router = None
+        if self.pipeline is not None:
+            # A check's reason is the check's to hold: a restart asks anew.
+            for reason in self.pipeline.stop_checks():
+                self.pending_faults.pop(reason, None)
         for handle in self._refusals.values():
             handle.cancel()
         self._refusals.clear()
@@ -448,6 +453,14 @@ class InstanceRunner:
         self._refusals[reason] = self.loop.call_later(
             REFUSAL_HOLD, self._retry_after_refusal, reason
         )
+
+    def _check_changed(self, new: str | None, old: str | None) -> None:
+        """A backend's check changed its answer: hold ``new`` (FAULT), let ``old`` go
+        (the new reason is taken first, so a changed reason never passes Backup)."""
+        if new is not None:
+            self.fault(new)
+        if old is not None:
+            self.recover(old)
 
     def _retry_after_refusal(self, reason: str) -> None:
         self._refusals.pop(reason, None)
