@@ -9,6 +9,6 @@ set -euo pipefail
 cd "$(dirname "$0")"
 . tools/debian.sh
 ensure_debian_packages python3:python3 tshark:tshark ip:iproute2 nft:nftables keepalived:keepalived \
-  linux:user-mode-linux drbdadm:drbd-utils modprobe:kmod mkfs.ext4:e2fsprogs
+  linux:user-mode-linux drbdadm:drbd-utils modprobe:kmod mkfs.ext4:e2fsprogs ucarp:ucarp
 ensure_venv .venv-tox tox tox
 exec .venv-tox/bin/tox -e tests,lint,typing "$@"

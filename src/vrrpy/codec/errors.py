@@ -3,8 +3,8 @@
 Every class carries a ``reason``: a short, stable, snake_case string that the
 core uses as a counter key and the runtime as a log tag. Catching
 :class:`DecodeError` catches every protocol's decode failure; catching
-:class:`VRRPDecodeError` catches VRRP's only (CARP will get its own subclass
-tree beside it).
+:class:`VRRPDecodeError` catches VRRP's only, :class:`CARPDecodeError` CARP's
+only (whose reasons all start with ``carp_``).
 """
 
 from __future__ import annotations
@@ -98,3 +98,99 @@ ALL_VRRP_ERRORS: tuple[type[VRRPDecodeError], ...] = (
     SourceNotLinkLocal,
     BadInterval,
 )
+
+
+class CARPDecodeError(DecodeError):
+    """Base of every CARP decode or authentication failure (:mod:`vrrpy.codec.carp`).
+
+    CARP shares IP protocol 112 and even the first byte (``0x21``) with VRRPv2,
+    so its reasons are prefixed ``carp_``: a counter named ``bad_checksum``
+    always means VRRP, ``carp_bad_checksum`` always CARP.
+    """
+
+    reason = "carp_malformed"
+
+
+class CarpTruncated(CARPDecodeError):
+    """Shorter than the 36-byte CARP header."""
+
+    reason = "carp_truncated"
+
+
+class CarpWrongLength(CARPDecodeError):
+    """Longer than 36 bytes: every implementation sends exactly the header.
+
+    The BSDs ignore trailing bytes; we refuse them, because the exact length
+    (with ``authlen``) is what tells CARP from VRRPv2 (see ``docs/carp.md``).
+    """
+
+    reason = "carp_wrong_length"
+
+
+class CarpBadVersion(CARPDecodeError):
+    """Version nibble is not 2 (the only CARP version)."""
+
+    reason = "carp_bad_version"
+
+
+class CarpBadType(CARPDecodeError):
+    """Type nibble is not 1 (ADVERTISEMENT), the only type any implementation sends."""
+
+    reason = "carp_bad_type"
+
+
+class CarpBadAuthLen(CARPDecodeError):
+    """``authlen`` is not 7 (counter and HMAC in 32-bit words), the value every sender uses."""
+
+    reason = "carp_bad_authlen"
+
+
+class CarpBadVHID(CARPDecodeError):
+    """VHID 0: virtual host identifiers are 1..255 in OpenBSD, FreeBSD and ucarp."""
+
+    reason = "carp_bad_vhid"
+
+
+class CarpBadChecksum(CARPDecodeError):
+    """The Internet checksum over the 36-byte header (no pseudo-header) does not verify."""
+
+    reason = "carp_bad_checksum"
+
+
+class CarpBadTTL(CARPDecodeError):
+    """IPv4 TTL or IPv6 hop limit is not 255: the packet may have crossed a router."""
+
+    reason = "carp_bad_ttl"
+
+
+class CarpBadHMAC(CARPDecodeError):
+    """The HMAC-SHA1 does not match the key, VHID and addresses we are configured with.
+
+    Raised by :func:`vrrpy.codec.carp_auth.verify_carp`, not by the decoder:
+    checking it needs configuration.
+    """
+
+    reason = "carp_bad_hmac"
+
+
+class CarpReplay(CARPDecodeError):
+    """A counter the opt-in :class:`vrrpy.codec.carp_auth.ReplayWindow` refuses.
+
+    Either a counter this peer sent recently (a copy of an advert), or, for a
+    peer seen counting up, a single jump off its sequence (see ``docs/carp.md``).
+    """
+
+    reason = "carp_replay"
+
+
+ALL_CARP_ERRORS: tuple[type[CARPDecodeError], ...] = (
+    CarpTruncated,
+    CarpWrongLength,
+    CarpBadVersion,
+    CarpBadType,
+    CarpBadAuthLen,
+    CarpBadVHID,
+    CarpBadChecksum,
+    CarpBadTTL,
+)
+"""What :func:`vrrpy.codec.carp.decode_carp` may raise (``carp_auth`` adds the last two)."""
