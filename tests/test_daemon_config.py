@@ -284,8 +284,13 @@ BAD = [
     ("priority-zero", instance_toml(priority="0"), "instance[VI_1].priority", r"1\.\.255, got 0"),
     ("priority-bool", instance_toml(priority="false"), "instance[VI_1].priority", "boolean"),
     ("version-4", instance_toml(version="4"), "instance[VI_1].version", r"2 or 3, got 4"),
-    ("protocol-carp", instance_toml(protocol='"carp"'), "instance[VI_1].protocol", r"CARP.*not"),
-    ("protocol-other", instance_toml(protocol='"hsrp"'), "instance[VI_1].protocol", '"vrrp"'),
+    (
+        "protocol-carp-vrid",
+        instance_toml(protocol='"carp"', vhid="51", password='"x"'),
+        "instance[VI_1].vrid",
+        "use vhid",
+    ),
+    ("protocol-other", instance_toml(protocol='"hsrp"'), "instance[VI_1].protocol", '"carp"'),
     (
         "v3-interval-too-fine",
         instance_toml(advert_interval="0.005"),

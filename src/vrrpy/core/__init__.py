@@ -11,6 +11,7 @@ from vrrpy.core.actions import (
     SendAdvertisement,
     Transition,
 )
+from vrrpy.core.carp import CarpConfig, CarpRouter
 from vrrpy.core.config import ConfigError, RouterConfig
 from vrrpy.core.counters import Counters
 from vrrpy.core.state import Event, State
@@ -23,6 +24,8 @@ __all__ = [
     "Action",
     "AddAddresses",
     "Announce",
+    "CarpConfig",
+    "CarpRouter",
     "ConfigError",
     "Counters",
     "Event",

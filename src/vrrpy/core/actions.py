@@ -11,15 +11,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TypeAlias
 
+from vrrpy.codec.carp import CarpAdvertisement
 from vrrpy.codec.vrrp import Advertisement, IPAddress
 from vrrpy.core.state import State
 
 
 @dataclass(frozen=True, slots=True)
 class SendAdvertisement:
-    """Send ``advert`` now: to the multicast group, or to each unicast peer."""
+    """Send ``advert`` now: to the multicast group, or to each unicast peer.
 
-    advert: Advertisement
+    A VRRP core gives an :class:`~vrrpy.codec.vrrp.Advertisement`; CARP's core a
+    :class:`~vrrpy.codec.carp.CarpAdvertisement` already signed (its ``hmac``
+    filled), so the runtime only adds the checksum (``encode_carp(advert)``).
+    """
+
+    advert: Advertisement | CarpAdvertisement
 
 
 @dataclass(frozen=True, slots=True)

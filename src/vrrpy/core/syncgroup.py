@@ -53,6 +53,7 @@ from collections.abc import Mapping
 
 from vrrpy.codec.vrrp import Advertisement, IPAddress, PacketInfo
 from vrrpy.core.actions import Action, Transition
+from vrrpy.core.carp import CarpRouter
 from vrrpy.core.state import State
 from vrrpy.core.vrrp import VirtualRouter
 
@@ -74,13 +75,13 @@ class SyncGroup:
     through :meth:`handle_timer`, where rule 2 is applied.
     """
 
-    def __init__(self, name: str, members: Mapping[str, VirtualRouter]) -> None:
+    def __init__(self, name: str, members: Mapping[str, VirtualRouter | CarpRouter]) -> None:
         if not members:
             raise ValueError(f"sync group {name!r} has no members")
         if len({id(router) for router in members.values()}) != len(members):
             raise ValueError(f"sync group {name!r} lists one router twice")
         self.name = name
-        self.members: dict[str, VirtualRouter] = dict(members)
+        self.members: dict[str, VirtualRouter | CarpRouter] = dict(members)
         self.last_reason = ""
         """Why the group last changed state (which member, and why)."""
         self._issued: dict[str, str] = {}
@@ -166,7 +167,9 @@ class SyncGroup:
         self, name: str, advert: Advertisement, source: IPAddress, now: float
     ) -> list[Step]:
         """A decoded advert for ``name`` (see :meth:`VirtualRouter.receive_advert`)."""
-        return self._run(name, self.members[name].receive_advert(advert, source, now), now)
+        router = self.members[name]
+        assert isinstance(router, VirtualRouter)  # a decoded advert is VRRP's (simulator)
+        return self._run(name, router.receive_advert(advert, source, now), now)
 
     def fault(self, name: str, reason: str, now: float) -> list[Step]:
         """A tracked object of ``name`` failed: the whole group goes to FAULT (rule 1)."""
@@ -180,6 +183,11 @@ class SyncGroup:
     def set_priority(self, name: str, priority: int, now: float) -> list[Step]:
         """``name``'s effective priority changed (see :meth:`VirtualRouter.set_priority`)."""
         return self._run(name, self.members[name].set_priority(priority, now), now)
+
+    def moved(self, name: str, actions: list[Action], now: float) -> list[Step]:
+        """``name`` was moved by its caller (a CARP member's demotion, say) and returned
+        ``actions``, not yet performed: its step first, then what the others must do."""
+        return self._run(name, actions, now)
 
     def follow(self, name: str, actions: list[Action], now: float) -> list[Step]:
         """What the other members must do after ``name`` returned ``actions`` (already

@@ -133,6 +133,11 @@ class VirtualRouter:
         return until is not None and now < until
 
     @property
+    def interval_cs(self) -> int:
+        """Our advert interval, in centiseconds (CARP's core has the same property)."""
+        return self.config.interval_cs
+
+    @property
     def skew_time(self) -> float:
         """Skew_Time, in seconds, for our priority and the Master's interval."""
         return skew_time(self.priority, self.master_adver_interval_cs, self.config.version)

@@ -82,7 +82,7 @@ GROUP_KEYS: Final = (
 lines, run once per group transition with ``GROUP NAME STATE 0``."""
 GLOBAL_KEYS: Final = ("notify_fifo", "notify_fifo_script", "notify_priority_changes")
 """The ``[global]`` keys of this module."""
-BACKEND_TYPES: Final = ("python", "drbd")
+BACKEND_TYPES: Final = ("python", "drbd", "script")
 """What a ``[[backend]]`` table may build."""
 BACKEND_KEYS: Final = (
     "name",
@@ -106,6 +106,9 @@ DRBD_KEYS: Final = (
     "peer_wait",
 )
 """A ``type = "drbd"`` table's own keys (docs/drbd.md)."""
+SCRIPT_COMMANDS: Final = ("check", "prepare", "master", "backup", "fault", "stop", "notify")
+SCRIPT_KEYS: Final = (*SCRIPT_COMMANDS, "check_interval", "shell")
+"""A ``type = "script"`` table's own keys (docs/backends.md, "Script backends")."""
 _OBJECT_RE: Final = re.compile(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*")
 _NAME_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 DEFAULT_TIMEOUT: Final = 30.0
@@ -152,6 +155,8 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
     """One ``[[backend]]`` table, or None (each problem reported with its key)."""
     if table.get("type") == "drbd":
         known: tuple[str, ...] = ("name", "type", "timeout", "fault_on_failure", *DRBD_KEYS)
+    elif table.get("type") == "script":
+        known = ("name", "type", "timeout", "fault_on_failure", *SCRIPT_KEYS)
     else:
         known = BACKEND_KEYS
     for key in table:
@@ -217,6 +222,8 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
         if name is None or "resource" not in drbd:
             return None
         return BackendSpec(name, kind, drbd, timeout, fault_on_failure)
+    if kind == "script":
+        return _script_table(table, name, timeout, fault_on_failure, issue)
     if name is None or kind is None:
         return None
     thread = table.get("thread", True)
@@ -225,6 +232,40 @@ def parse_backend_table(table: Mapping[str, Any], issue: Issue) -> BackendSpec |
         thread = True
     params = {"object": obj, "params": dict(params), "thread": thread}
     return BackendSpec(name, kind, params, timeout, fault_on_failure)
+
+
+def _script_table(
+    table: Mapping[str, Any],
+    name: str | None,
+    timeout: float,
+    fault_on_failure: bool,
+    issue: Issue,
+) -> BackendSpec | None:
+    """A ``type = "script"`` table: command lines for check, prepare and each state."""
+    params: dict[str, Any] = {}
+    for key in SCRIPT_COMMANDS:
+        value = _string(table, key, issue)
+        if value is not None:
+            params[key] = value
+    if not any(key in params for key in SCRIPT_COMMANDS):
+        issue("type", f"a script backend needs at least one of {', '.join(SCRIPT_COMMANDS)}")
+    interval = table.get("check_interval", 5.0 if "check" in params else 0.0)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+        issue("check_interval", f"must be a number of seconds, got {interval!r}")
+    elif "check" in params and not 0.01 <= interval <= 86400:
+        issue("check_interval", f"must be 0.01..86400 seconds with a check, got {interval}")
+    elif "check" not in params and "check_interval" in table:
+        issue("check_interval", "needs check (the command to run)")
+    else:
+        params["check_interval"] = float(interval)
+    shell = table.get("shell", False)
+    if not isinstance(shell, bool):
+        issue("shell", f"must be true or false, got {shell!r}")
+    else:
+        params["shell"] = shell
+    if name is None:
+        return None
+    return BackendSpec(name, "script", params, timeout, fault_on_failure)
 
 
 def instance_backend_specs(
@@ -339,6 +380,10 @@ def build_backends(specs: tuple[BackendSpec, ...], shared: dict[str, Any]) -> li
                     **params,
                 )
             )
+        elif spec.type == "script":
+            from vrrpy.backends.script import ScriptBackend
+
+            built.append(ScriptBackend(spec.name, timeout=spec.timeout, **params))
         elif spec.type == "python":
             module_name, _, attribute = str(params["object"]).partition(":")
             try:

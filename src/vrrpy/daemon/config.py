@@ -125,6 +125,7 @@ tracked interfaces).
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import grp
 import math
@@ -159,7 +160,7 @@ from vrrpy.core.config import (
     virtual_addresses_problems,
     vrid_problem,
 )
-from vrrpy.daemon import backendconfig
+from vrrpy.daemon import backendconfig, carpconfig
 from vrrpy.runtime.realtime import DEFAULT_PRIORITY, DEFAULT_RLIMIT_RTTIME, RealtimeSettings
 from vrrpy.runtime.spec import InstanceSpec, VirtualAddress
 from vrrpy.track.model import MAX_WEIGHT, OWNER_PRIORITY, Kind, Track
@@ -425,7 +426,10 @@ _TRACK_TABLES: Final[Mapping[str, Kind]] = {
 _TRACK_KEYS: Final[Mapping[str, Kind]] = {"track_interface": Kind.INTERFACE, **_TRACK_TABLES}
 """An instance's (and a sync group's) keys naming what it tracks."""
 _INSTANCE_KEYS: Final = (
-    tuple(f.name for f in fields(InstanceConfig)) + tuple(_TRACK_KEYS) + backendconfig.INSTANCE_KEYS
+    tuple(f.name for f in fields(InstanceConfig) if f.name not in carpconfig.CARP_KEYS)
+    + carpconfig.CARP_KEYS
+    + tuple(_TRACK_KEYS)
+    + backendconfig.INSTANCE_KEYS
 )
 _SYNC_GROUP_KEYS: Final = (
     "name",
@@ -696,11 +700,15 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         if vrid_key is not None:
             interface, family, vrid = vrid_key
             other = seen_vrids.get(vrid_key)
+            carp = table.get("protocol") == "carp"
             if other is not None:
+                # VRRP's VRID and CARP's VHID are the same byte of the same protocol
+                # number on the same group: one id, one protocol, per link and family.
                 section.issue(
-                    "vrid",
-                    f"VRID {vrid} is already used for IPv{family} on {interface} by "
-                    f"instance[{other}]; one virtual router per interface, family and VRID",
+                    "vhid" if carp else "vrid",
+                    f"{'VHID' if carp else 'VRID'} {vrid} is already used for IPv{family} on "
+                    f"{interface} by instance[{other}]; one virtual router per interface, "
+                    "family and id, whether VRRP or CARP (both speak IP protocol 112)",
                 )
             else:
                 seen_vrids[vrid_key] = label
@@ -821,12 +829,15 @@ def _check_instance(
         )
 
     protocol = section.string("protocol", "vrrp")
+    if protocol is not None and protocol not in ("vrrp", "carp"):
+        section.issue("protocol", f'must be "vrrp" or "carp", got {_quote(protocol)}')
+    carp: carpconfig.CarpFields | None = None
     if protocol == "carp":
-        section.issue("protocol", 'CARP is not supported yet; only "vrrp" is')
-    elif protocol is not None and protocol != "vrrp":
-        section.issue("protocol", f'must be "vrrp", got {_quote(protocol)}')
+        carp = carpconfig.read_carp(section)
+    else:
+        carpconfig.refuse_carp_keys(section)
 
-    version = section.integer("version", 3)
+    version = section.integer("version", 3) if protocol != "carp" else 3
     if version is not None and report(section, "version", version_problem(version)):
         version = None
 
@@ -839,14 +850,18 @@ def _check_instance(
 
     # Types are read here; the rules on the values are the core's (vrrpy.core.config),
     # each written once, reported here under the file's keys, all at once.
-    vrid = section.integer("vrid")
-    if vrid is not None and report(section, "vrid", vrid_problem(vrid)):
-        vrid = None
-    priority = section.integer("priority", 100)
-    if priority is not None:
-        report(section, "priority", priority_problem(priority))
+    if protocol == "carp":
+        vrid = carp.vhid if carp is not None else None
+        priority: int | None = 100  # the base tracking moves (as demotion, for CARP)
+    else:
+        vrid = section.integer("vrid")
+        if vrid is not None and report(section, "vrid", vrid_problem(vrid)):
+            vrid = None
+        priority = section.integer("priority", 100)
+        if priority is not None:
+            report(section, "priority", priority_problem(priority))
 
-    advert_interval = section.number("advert_interval", 1.0)
+    advert_interval = 1.0 if protocol == "carp" else section.number("advert_interval", 1.0)
     if (
         advert_interval is not None
         and version is not None
@@ -854,22 +869,27 @@ def _check_instance(
     ):
         advert_interval = None
 
-    preempt = section.boolean("preempt", True)
-    preempt_delay = section.number("preempt_delay", 0.0)
+    # CARP does not preempt unless told (OpenBSD's net.inet.carp.preempt, ucarp's -P).
+    preempt = section.boolean("preempt", protocol != "carp")
+    preempt_delay = 0.0 if protocol == "carp" else section.number("preempt_delay", 0.0)
     if preempt_delay is not None:
         report(section, "preempt_delay", preempt_delay_problem(preempt_delay))
     accept = section.boolean("accept", False)
-    higher_prio_send_advert = section.boolean("higher_prio_send_advert", False)
+    higher_prio_send_advert = (
+        False if protocol == "carp" else section.boolean("higher_prio_send_advert", False)
+    )
 
     virtual_addresses = _check_virtual_addresses(section)
     family = virtual_addresses[0].version if virtual_addresses else None
     if family is not None and version is not None:
         report(section, "version", family_problem(family, version))
+    if carp is not None and virtual_addresses:
+        carpconfig.check_carp_addresses(section, carp.carp_profile, virtual_addresses)
 
     unicast_peers = _check_peers(section, family)
     use_vmac = section.boolean("use_vmac", False)
 
-    auth_pass = section.string("auth_pass", "")
+    auth_pass = "" if protocol == "carp" else section.string("auth_pass", "")
     if auth_pass and version is not None:
         report(section, "auth_pass", auth_pass_problem(auth_pass, version))
 
@@ -879,7 +899,10 @@ def _check_instance(
     garp_delay = section.number("garp_delay", 5.0, low=0)
     garp_refresh_repeat = section.integer("garp_refresh_repeat", 1, low=1)
 
-    checksum_text = section.string("v3_checksum", ChecksumForm.PSEUDO_HEADER.value)
+    default_form = ChecksumForm.PSEUDO_HEADER.value
+    checksum_text = (
+        default_form if protocol == "carp" else section.string("v3_checksum", default_form)
+    )
     v3_checksum: ChecksumForm | None = None
     if checksum_text is not None:
         try:
@@ -933,6 +956,16 @@ def _check_instance(
         garp_refresh_repeat=garp_refresh_repeat,
         v3_checksum=v3_checksum,
     )
+    if carp is not None:
+        instance = dataclasses.replace(
+            instance,
+            advbase=carp.advbase,
+            advskew=carp.advskew,
+            demote=carp.demote,
+            password=carp.password,
+            carp_profile=carp.carp_profile,
+            replay_protection=carp.replay_protection,
+        )
     return instance, vrid_key
 
 

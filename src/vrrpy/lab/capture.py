@@ -31,11 +31,15 @@ while True:
         ihl = (data[14] & 15) * 4; p = data[14 + ihl:]
         if len(p) >= 4:
             rec = {"kind": "vrrp", "src": socket.inet_ntop(socket.AF_INET, data[26:30]),
-                   "ttl": data[22], "version": p[0] >> 4, "vrid": p[1], "priority": p[2]}
+                   "dst": socket.inet_ntop(socket.AF_INET, data[30:34]),
+                   "ttl": data[22], "version": p[0] >> 4, "vrid": p[1], "priority": p[2],
+                   "payload": p.hex()}
     elif etype == 0x86DD and len(data) >= 58 and data[20] == 112:
         p = data[54:]
         rec = {"kind": "vrrp", "src": socket.inet_ntop(socket.AF_INET6, data[22:38]),
-               "ttl": data[21], "version": p[0] >> 4, "vrid": p[1], "priority": p[2]}
+               "dst": socket.inet_ntop(socket.AF_INET6, data[38:54]),
+               "ttl": data[21], "version": p[0] >> 4, "vrid": p[1], "priority": p[2],
+               "payload": p.hex()}
     elif etype == 0x0806 and len(data) >= 42:
         rec = {"kind": "arp", "op": struct.unpack("!H", data[20:22])[0],
                "sender_mac": data[22:28].hex(":"),
@@ -48,7 +52,8 @@ while True:
 
 
 class Capture:
-    """Records VRRP adverts and ARP frames seen on a host's ``eth0``, with kernel timestamps.
+    """Records VRRP and CARP adverts and ARP frames seen on a host's ``eth0``, with kernel
+    timestamps (an advert's record has its IP payload as hex: ``payload``).
 
     A tiny stdlib-only sniffer runs in the host's namespace (no tcpdump needed)
     and prints one JSON object per frame; :meth:`records` returns them.

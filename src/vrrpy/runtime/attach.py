@@ -50,8 +50,15 @@ class Attachment:
 
 
 def vmac_name(spec: InstanceSpec) -> str:
-    """The VMAC link's name, as keepalived names it (``vrrp.VRID``, with the family)."""
-    return f"vrrp{spec.family}.{spec.vrid}"
+    """The VMAC link's name, as keepalived names it (``vrrp.VRID``, with the family);
+    ``carpF.VHID`` for CARP."""
+    return f"{'carp' if spec.is_carp else 'vrrp'}{spec.family}.{spec.vrid}"
+
+
+def vmac_for(spec: InstanceSpec) -> str:
+    """The virtual MAC: VRRP's 00:00:5e:00:01:VRID (IPv4) or 00:00:5e:00:02:VRID (IPv6);
+    CARP's is 00:00:5e:00:01:VHID for both families, as carp(4) and ucarp use it."""
+    return vmac_address(spec.vrid, 4 if spec.is_carp else spec.family)
 
 
 def preflight(spec: InstanceSpec, netlink: Netlink) -> tuple[int, IPAddress]:
@@ -136,13 +143,11 @@ def attach(spec: InstanceSpec, netlink: Netlink, socket_for: SocketFor) -> Attac
 def _make_vmac(spec: InstanceSpec, netlink: Netlink, att: Attachment) -> None:
     name = vmac_name(spec)
     try:
-        att.addr_ifindex, att.vmac_created = netlink.add_vmac(
-            att.ifindex, name, vmac_address(spec.vrid, spec.family)
-        )
+        att.addr_ifindex, att.vmac_created = netlink.add_vmac(att.ifindex, name, vmac_for(spec))
     except VmacConflict as exc:
         raise InstanceStartError(spec.name, "use_vmac", str(exc)) from None
     att.addr_ifname = name
-    att.mac = vmac_address(spec.vrid, spec.family)
+    att.mac = vmac_for(spec)
     if spec.family == 4:
         # The parent must not answer ARP for the virtual addresses with its own
         # MAC (keepalived sets the same), nor for its own through the macvlan.

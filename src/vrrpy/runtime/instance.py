@@ -27,7 +27,8 @@ from typing import Any
 
 from vrrpy.backends.base import TransitionEvent
 from vrrpy.backends.pipeline import Pipeline
-from vrrpy.codec.vrrp import Advertisement, PacketInfo, encode_vrrp
+from vrrpy.codec.carp import CarpAdvertisement
+from vrrpy.codec.vrrp import Advertisement, PacketInfo
 from vrrpy.core.actions import (
     Action,
     AddAddresses,
@@ -39,11 +40,11 @@ from vrrpy.core.actions import (
 from vrrpy.core.droplog import DropLog
 from vrrpy.core.state import State
 from vrrpy.core.syncgroup import SyncGroup
-from vrrpy.core.vrrp import VirtualRouter
 from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addresskeeper import AddressKeeper, AddressOps, SyncAddressOps
 from vrrpy.runtime.announcing import Announcements
 from vrrpy.runtime.attach import Attachment, SocketFor, attach, detach
+from vrrpy.runtime.cores import Core, apply_priority, encoder_for, make_core
 from vrrpy.runtime.pacing import Beats, Pacer
 from vrrpy.runtime.sockets import VRRPSocket, default_destination
 from vrrpy.runtime.spec import InstanceSpec
@@ -60,7 +61,9 @@ asking its backends anew."""
 
 
 class InstanceRunner:
-    """Drives one :class:`VirtualRouter` on one interface (or its VMAC)."""
+    """Drives one core (:class:`~vrrpy.core.vrrp.VirtualRouter` or
+    :class:`~vrrpy.core.carp.CarpRouter`, :mod:`vrrpy.runtime.cores`) on one interface
+    (or its VMAC)."""
 
     def __init__(
         self,
@@ -86,7 +89,8 @@ class InstanceRunner:
             loop, timers or LoopTimers(loop), self._perform, drain, beats, self._send
         )
         self.family = spec.family
-        self.router: VirtualRouter | None = None
+        self.router: Core | None = None
+        self._encode = encoder_for(spec)
         self.attachment: Attachment | None = None
         self.addresses: AddressKeeper | None = None
         self.announcements: Announcements | None = None
@@ -96,7 +100,9 @@ class InstanceRunner:
         self.action_errors = 0
         """Actions that raised (each logged); the protocol went on regardless."""
         self._errlog = DropLog(logger, level=logging.ERROR, interval=10.0)
-        self._wire: dict[int, tuple[Advertisement, VRRPSocket, list[tuple[bytes, Any]]]] = {}
+        self._wire: dict[
+            int, tuple[Advertisement | CarpAdvertisement, VRRPSocket, list[tuple[bytes, Any]]]
+        ] = {}
         self._by_address = {iface.ip: iface for iface in spec.virtual_addresses}
         self._vips = tuple(self._by_address)
         self.pending_faults: dict[str, None] = {}
@@ -159,7 +165,7 @@ class InstanceRunner:
             self._is_master,
         )
         self.announcements.prepare(self._vips)
-        router = VirtualRouter(spec.router_config(att.primary))
+        router = make_core(spec, att.primary)
         self.router = self.pacer.router = router
         if self.pipeline is not None:
             self.pipeline.on_failure = self._hold_out_of_master
@@ -170,7 +176,7 @@ class InstanceRunner:
         for reason in self.pending_faults:
             router.fault(reason, now)
         if self.pending_priority is not None and spec.priority != 255:
-            router.set_priority(self.pending_priority, now)
+            apply_priority(spec, router, self.pending_priority, now)
         self._perform(router.startup(now))
 
     def stop(self) -> None:
@@ -237,9 +243,7 @@ class InstanceRunner:
             else:
                 self.pacer.rearm()  # a Backup's deadline moved (later, or to Skew_Time)
 
-    def _master_receive(
-        self, router: VirtualRouter, data: bytes, info: PacketInfo, now: float
-    ) -> None:
+    def _master_receive(self, router: Core, data: bytes, info: PacketInfo, now: float) -> None:
         """A Master with backends: keepalived's ``notify_master_rx_lower_pri`` when the
         advert was a weaker router's (a Master hears few adverts: no per-advert cost)."""
         before = router.counters.lower_priority_discarded
@@ -274,11 +278,13 @@ class InstanceRunner:
         if router is None or self.spec.priority == 255:
             return
         now = self.loop.time()
-        changed = router.priority != priority
+        before = (router.priority, getattr(router, "demote", 0))
+        actions = apply_priority(self.spec, router, priority, now)
+        changed = (router.priority, getattr(router, "demote", 0)) != before
         if self.group is not None:
-            self._steps(self.group.set_priority(self.spec.name, priority, now))
+            self._steps(self.group.moved(self.spec.name, actions, now))
         else:
-            self._perform(router.set_priority(priority, now))
+            self._perform(actions)
         if changed and self.pipeline is not None:
             state = router.state
             self.pipeline.priority_changed(
@@ -481,16 +487,17 @@ class InstanceRunner:
         if self.on_transition is not None:
             self.on_transition(self, action)
 
-    def _send(self, advert: Advertisement) -> None:
+    def _send(self, advert: Advertisement | CarpAdvertisement) -> None:
         sock = self.socket
         if sock is None:
             return
         cached = self._wire.get(id(advert))
         if cached is None or cached[0] is not advert or cached[1] is not sock:
             peers = self.spec.unicast_peers or (default_destination(self.family),)
-            packets = [
-                (encode_vrrp(advert, sock.source, peer), sock.sockaddr(peer)) for peer in peers
-            ]
+            encode = self._encode
+            packets = [(encode(advert, sock.source, peer), sock.sockaddr(peer)) for peer in peers]
+            if len(self._wire) > 16:
+                self._wire.clear()  # a core that signs each advert anew (CARP's counter)
             cached = self._wire[id(advert)] = (advert, sock, packets)
         send_to = sock.send_to
         for payload, address in cached[2]:
@@ -514,7 +521,7 @@ class InstanceRunner:
             counters["last_transition"] = time.time() - (now - last)
         keeper = self.addresses
         announcements = self.announcements
-        return {
+        status: dict[str, object] = {
             "state": router.state.value if router else State.INITIALIZE.value,
             "faults": list(router.faults) if router else list(self.pending_faults),
             "sync_group": self.group.name if self.group is not None else None,
@@ -539,3 +546,17 @@ class InstanceRunner:
                 "stall_holds": self.pacer.stall_holds,
             },
         }
+        if spec.is_carp and router is not None:
+            # CARP's own: "priority" above is the notional base tracking moves.
+            status["protocol"] = "carp"
+            status["carp"] = {
+                "vhid": spec.vrid,
+                "advbase": spec.advbase,
+                "advskew": getattr(router, "advskew", spec.advskew),
+                "advskew_sent": router.priority,
+                "demote": getattr(router, "demote", 0),
+                "profile": spec.carp_profile,
+            }
+        else:
+            status["protocol"] = spec.protocol
+        return status

@@ -26,10 +26,11 @@ import math
 from collections import deque
 from collections.abc import Callable
 
+from vrrpy.codec.carp import CarpAdvertisement
 from vrrpy.codec.vrrp import Advertisement
 from vrrpy.core.actions import Action, SendAdvertisement
 from vrrpy.core.state import State
-from vrrpy.core.vrrp import VirtualRouter
+from vrrpy.runtime.cores import Core
 from vrrpy.runtime.timers import TimerHandle, Timers
 
 ADVERT_PHASES = 1
@@ -93,9 +94,9 @@ class Beats:
 
     def __init__(self, timers: Timers) -> None:
         self.timers = timers
-        self._due: dict[tuple[float, int], tuple[tuple[float, int], list[Pacer]]] = {}
+        self._due: dict[tuple[float, float], tuple[tuple[float, float], list[Pacer]]] = {}
 
-    def join(self, pacer: Pacer, when: float, interval_cs: int) -> tuple[float, int]:
+    def join(self, pacer: Pacer, when: float, interval_cs: float) -> tuple[float, float]:
         """Put ``pacer`` on the beat at ``when``; returns the beat's key (one object per beat:
         a Master is on the beat it names by identity, so a stale place never fires)."""
         key = (round(when, 6), interval_cs)
@@ -106,7 +107,7 @@ class Beats:
         entry[1].append(pacer)
         return entry[0]
 
-    def _fire(self, key: tuple[float, int]) -> None:
+    def _fire(self, key: tuple[float, float]) -> None:
         entry = self._due.pop(key, None)
         if entry is None:
             return
@@ -125,7 +126,7 @@ class Pacer:
         perform: Callable[[list[Action]], None],
         drain: Callable[[bool], None] | None = None,
         beats: Beats | None = None,
-        send: Callable[[Advertisement], None] | None = None,
+        send: Callable[[Advertisement | CarpAdvertisement], None] | None = None,
     ) -> None:
         self.loop = loop
         self.timers = timers
@@ -135,7 +136,7 @@ class Pacer:
         self.send = send
         """Sends an advert, nothing else: a Master's regular advert goes this way, without
         the general action path (``perform``), when it is the only thing the core asked."""
-        self.beat: tuple[float, int] | None = None
+        self.beat: tuple[float, float] | None = None
         """The key of the beat this Master waits on, or None."""
         self.fire: Callable[[float], list[Action]] | None = None
         """Fires the core's timer instead of ``router.handle_timer`` (a sync group's member:
@@ -145,7 +146,7 @@ class Pacer:
         self.drain = drain
         """Reads every advert already queued on our sockets (see :meth:`_on_timer`);
         ``drain(False)`` may reuse a read made a moment ago for another instance."""
-        self.router: VirtualRouter | None = None
+        self.router: Core | None = None
         self.lateness: deque[float] = deque(maxlen=LATENESS_KEPT)
         """How late each scheduled advert left, in seconds (the last :data:`LATENESS_KEPT`:
         a bounded ring, so 2,000 Masters do not grow the process by the minute)."""
@@ -190,7 +191,7 @@ class Pacer:
                     # advert interval, sharing that wake-up's read of the sockets.
                     slack = router.master_adver_interval_cs / 100.0
             elif state is State.MASTER:
-                interval_cs = router.config.interval_cs
+                interval_cs = router.interval_cs
                 k = deadline * ADVERT_PHASES * 100.0 / interval_cs
                 self._gridded = abs(k - round(k)) < 1e-6
                 self.beat = self.beats.join(self, deadline, interval_cs)
@@ -212,14 +213,14 @@ class Pacer:
                 return
         self.arm()
 
-    def on_grid(self, router: VirtualRouter, deadline: float) -> float:
+    def on_grid(self, router: Core, deadline: float) -> float:
         """The Master's next advert, brought forward onto its grid (see :data:`ADVERT_PHASES`).
 
         Never less than half an interval after the advert before it (``deadline``
         minus one interval): when the grid point is closer than that, the advert
         goes half an interval after the last one, and the next one onto the grid.
         """
-        interval = router.config.interval_cs / 100.0
+        interval = router.interval_cs / 100.0
         step = interval / ADVERT_PHASES
         k = deadline / step
         if abs(k - round(k)) < 1e-6:
@@ -269,7 +270,7 @@ class Pacer:
                 # The steady beat: this advert left on the beat, so the next one, one
                 # interval later, is on it too (the core restarts its cadence from now
                 # only after a stall: then the general path puts it back on the beat).
-                interval_cs = router.config.interval_cs
+                interval_cs = router.interval_cs
                 nxt = router.get_timer()
                 if nxt is not None and nxt == due + interval_cs / 100.0:
                     self._timer_at = nxt

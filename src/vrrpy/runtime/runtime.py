@@ -626,10 +626,13 @@ class Runtime:
         routes = self._routes.get(key)
         if sock is None or routes is None:
             return
+        # A CARP host's adverts always wake us: its resignation (the bow-out) is not
+        # priority 0 but advbase 255, which the filters do not look for, and CARP
+        # deployments are a few hosts, not hundreds.
         masters = frozenset(
             vrid
             for vrid, r in routes.items()
-            if r.router is not None and r.router.state is State.MASTER
+            if r.spec.is_carp or (r.router is not None and r.router.state is State.MASTER)
         )
         if masters - sock.urgent:
             # Adverts for a VRID that has just become urgent may already wait in

@@ -40,6 +40,17 @@ class InstanceSpec:
     while Master, ``garp_refresh_repeat`` more every ``garp_refresh`` seconds
     (``garp_master_refresh`` / ``garp_master_refresh_repeat``, 0: never). An
     empty ``unicast_peers`` means adverts go to the VRRP multicast group.
+
+    ``protocol = "carp"`` makes it a CARP virtual host instead: ``vrid`` is its
+    VHID, ``advbase`` / ``advskew`` set its advert interval (advbase + advskew
+    / 256 s, the lower the better), ``demote`` its starting demotion, and the
+    HMAC key comes from ``password`` as the ``carp_profile`` (``openbsd``,
+    ``freebsd`` or ``ucarp``) derives it; ``replay_protection`` turns on the
+    opt-in per-peer counter check (docs/carp.md). The VRRP-only fields
+    (``version``, ``priority``, ``advert_interval``, ``auth_pass``...) are not
+    used; ``priority`` stays the base that tracking weights move, and for CARP
+    what moves is the demotion (each point of priority lost is a point of
+    demotion).
     """
 
     name: str
@@ -63,6 +74,12 @@ class InstanceSpec:
     garp_refresh_repeat: int = 1
     higher_prio_send_advert: bool = False
     v3_checksum: ChecksumForm = ChecksumForm.PSEUDO_HEADER
+    advbase: int = 1
+    advskew: int = 0
+    demote: int = 0
+    password: str = ""
+    carp_profile: str = "openbsd"
+    replay_protection: bool = False
 
     @property
     def family(self) -> int:
@@ -73,6 +90,11 @@ class InstanceSpec:
     def is_owner(self) -> bool:
         """True for priority 255, which claims the addresses are the interface's own."""
         return self.priority == 255
+
+    @property
+    def is_carp(self) -> bool:
+        """True for a CARP virtual host, False for a VRRP virtual router."""
+        return self.protocol == "carp"
 
     @property
     def unicast(self) -> bool:

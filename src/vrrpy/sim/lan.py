@@ -1,9 +1,13 @@
 """The simulator: N hosts on one broadcast segment, a virtual clock, a fault schedule.
 
-Every host runs real :class:`vrrpy.core.VirtualRouter` objects; every advert
-really goes through :func:`vrrpy.codec.encode_vrrp` and
-:meth:`VirtualRouter.receive_packet`, so the simulator exercises the same code
-as the Linux runtime, with time that only moves when the simulator says so.
+Every host runs real :class:`vrrpy.core.VirtualRouter` objects (and
+:class:`vrrpy.core.CarpRouter` ones, :meth:`VirtualLAN.add_carp_router`); every
+advert really goes through :func:`vrrpy.codec.encode_vrrp` (or
+:func:`~vrrpy.codec.carp.encode_carp`) and the core's checks, so the simulator
+exercises the same code as the Linux runtime, with time that only moves when
+the simulator says so. Both protocols share IP protocol 112 and the ID byte:
+one host has one router per (family, ID), VRRP or CARP; a packet of the other
+protocol reaching it is a counted drop, as on a real LAN.
 
 Faults: per-link loss, delay and jitter (:meth:`VirtualLAN.link`), partitions
 (:meth:`VirtualLAN.partition`, :meth:`VirtualLAN.heal`), crash without a word
@@ -27,7 +31,15 @@ from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from typing import Any, cast
 
-from vrrpy.codec.errors import VRRPDecodeError
+from vrrpy.codec.carp import (
+    CARP_MULTICAST_V4,
+    CARP_MULTICAST_V6,
+    CARP_TTL,
+    CarpAdvertisement,
+    decode_carp,
+    encode_carp,
+)
+from vrrpy.codec.errors import DecodeError
 from vrrpy.codec.vrrp import (
     VRRP_MULTICAST_V4,
     VRRP_MULTICAST_V6,
@@ -39,14 +51,21 @@ from vrrpy.codec.vrrp import (
     encode_vrrp,
 )
 from vrrpy.core.actions import Action, AddAddresses, RemoveAddresses, SendAdvertisement, Transition
+from vrrpy.core.carp import CarpConfig, CarpRouter
 from vrrpy.core.config import RouterConfig
 from vrrpy.core.state import State
 from vrrpy.core.syncgroup import Step, SyncGroup
 from vrrpy.core.vrrp import VirtualRouter
 
+Router = VirtualRouter | CarpRouter
+"""Either core: the simulator drives both through the same interface."""
+
 _TIMER = 0
 _DELIVER = 1
 _CALL = 2
+_WIRE_KEPT = 256
+"""Encoded adverts kept per host (routers reuse one object per priority, so a few)."""
+_Advert = Advertisement | CarpAdvertisement
 
 
 @dataclass(frozen=True)
@@ -93,8 +112,8 @@ class Node:
     ipv6_link_local: IPv6Address
     up: bool = True
     group: int = 0
-    configs: dict[tuple[int, int], RouterConfig] = field(default_factory=dict)
-    routers: dict[tuple[int, int], VirtualRouter] = field(default_factory=dict)
+    configs: dict[tuple[int, int], RouterConfig | CarpConfig] = field(default_factory=dict)
+    routers: dict[tuple[int, int], Router] = field(default_factory=dict)
     addresses: set[IPAddress] = field(default_factory=set)
     """Virtual addresses currently installed on this host (what AddAddresses did)."""
     unknown_vrid: int = 0
@@ -106,13 +125,13 @@ class Node:
     """Sync group name -> the (family, VRID) keys of its members."""
     sync_groups: dict[str, SyncGroup] = field(default_factory=dict)
     """The running sync groups (rebuilt, like the routers, at every start)."""
-    _wire: dict[int, tuple[Advertisement, bytes, PacketInfo, Advertisement | None]] = field(
+    _wire: dict[int, tuple[_Advert, bytes, PacketInfo, _Advert | None]] = field(
         default_factory=dict
     )
     """Encoded adverts by ``id(advert)`` (routers reuse one object per priority)."""
 
-    def router(self, vrid: int, family: int = 4) -> VirtualRouter:
-        """The virtual router for ``vrid`` in ``family`` (4 or 6)."""
+    def router(self, vrid: int, family: int = 4) -> Router:
+        """The virtual router for ``vrid`` (or CARP VHID) in ``family`` (4 or 6)."""
         return self.routers[(family, vrid)]
 
 
@@ -139,15 +158,15 @@ class VirtualLAN:
         self.deliveries: list[Delivery] = []
         self.events = 0
         """Events processed so far (timers, deliveries, scheduled calls)."""
-        self.observers: list[Callable[[Node, VirtualRouter, Action], None]] = []
+        self.observers: list[Callable[[Node, Router, Action], None]] = []
         """Called with every action any router returns, after the simulator applied it."""
         self._links: dict[tuple[str, str], LinkProfile] = {}
         self._rng = random.Random(seed)
         self._queue: list[tuple[float, int, int, Any]] = []
         self._seq = 0
-        self._armed: dict[VirtualRouter, float] = {}
-        self._live: set[VirtualRouter] = set()
-        self._grouped: dict[VirtualRouter, tuple[SyncGroup, str]] = {}
+        self._armed: dict[Router, float] = {}
+        self._live: set[Router] = set()
+        self._grouped: dict[Router, tuple[SyncGroup, str]] = {}
 
     # ------------------------------------------------------------------ setup
 
@@ -186,6 +205,26 @@ class VirtualLAN:
         host.configs[(config.family, vrid)] = config
         return config
 
+    def add_carp_router(
+        self,
+        node: Node | str,
+        vhid: int,
+        virtual_addresses: Iterable[str | IPAddress],
+        **options: Any,
+    ) -> CarpConfig:
+        """Configure a CARP virtual host on ``node``; ``options`` are :class:`CarpConfig`
+        fields (``password`` defaults to ``"sim"``). It takes the place of any VRRP
+        router of the same family and ID on that host (both live on protocol 112).
+        """
+        host = self._node(node)
+        vips = tuple(ip_address(a) if isinstance(a, str) else a for a in virtual_addresses)
+        primary: IPAddress = host.ipv4 if vips and vips[0].version == 4 else host.ipv6_link_local
+        options.setdefault("name", f"{host.name}/carp{vhid}")
+        options.setdefault("password", "sim")
+        config = CarpConfig(vhid=vhid, primary_address=primary, virtual_addresses=vips, **options)
+        host.configs[(config.family, vhid)] = config
+        return config
+
     def link(
         self, a: str, b: str, loss: float = 0.0, delay: float = 0.0001, jitter: float = 0.0
     ) -> None:
@@ -220,9 +259,11 @@ class VirtualLAN:
         """Start the routers of ``node`` (or of every node) now, faults still held first."""
         for host in [self._node(node)] if node is not None else list(self.nodes.values()):
             host.up = True
-            fresh: dict[tuple[int, int], VirtualRouter] = {}
+            fresh: dict[tuple[int, int], Router] = {}
             for key, config in host.configs.items():
-                router = VirtualRouter(config)
+                router: Router = (
+                    CarpRouter(config) if isinstance(config, CarpConfig) else VirtualRouter(config)
+                )
                 old = host.routers.get(key)
                 if old is not None:
                     self._live.discard(old)
@@ -273,6 +314,15 @@ class VirtualLAN:
         self._note(host, "priority", f"vrid {vrid} priority -> {priority}")
         router = host.routers[(family, vrid)]
         self._apply(host, router, router.set_priority(priority, self.now))
+
+    def set_demote(self, node: Node | str, vhid: int, demote: int, family: int = 4) -> None:
+        """Change a CARP router's demote count at run time (OpenBSD's ``carpdemote``)."""
+        host = self._node(node)
+        self._note(host, "demote", f"vhid {vhid} demote -> {demote}")
+        router = host.routers[(family, vhid)]
+        if not isinstance(router, CarpRouter):
+            raise TypeError(f"{host.name}: IPv{family} ID {vhid} is a VRRP router")
+        self._apply(host, router, router.set_demote(demote, self.now))
 
     def fault(
         self, node: Node | str, reason: str, vrid: int | None = None, family: int = 4
@@ -351,7 +401,12 @@ class VirtualLAN:
                         self.deliveries.append(
                             Delivery(time, sender, host.name, data[1], data[2], info.source)
                         )
-                    if advert is not None:
+                    # The decoding done once per packet is handed to a router of the
+                    # packet's protocol; any other router decodes the bytes itself.
+                    # (Two branches, not one "or": each narrows its own types.)
+                    if type(advert) is Advertisement and type(router) is VirtualRouter:  # noqa: SIM114
+                        actions = router.receive_advert(advert, info.source, time)
+                    elif type(advert) is CarpAdvertisement and type(router) is CarpRouter:
                         actions = router.receive_advert(advert, info.source, time)
                     else:
                         actions = router.receive_packet(data, info, time)
@@ -360,7 +415,7 @@ class VirtualLAN:
                     else:
                         self._arm(router, host)
             elif kind == _TIMER:
-                due, owner = cast("tuple[VirtualRouter, Node]", payload)
+                due, owner = cast("tuple[Router, Node]", payload)
                 if self._armed.get(due) != time:
                     continue
                 del self._armed[due]
@@ -392,7 +447,7 @@ class VirtualLAN:
 
     # --------------------------------------------------------------- internals
 
-    def _apply(self, host: Node, router: VirtualRouter, actions: list[Action]) -> None:
+    def _apply(self, host: Node, router: Router, actions: list[Action]) -> None:
         """Perform ``actions`` of ``router``; a sync group then moves its siblings."""
         self._perform(host, router, actions)
         if actions and self._grouped:
@@ -443,7 +498,7 @@ class VirtualLAN:
         host.routers.clear()
         host.sync_groups.clear()
 
-    def _perform(self, host: Node, router: VirtualRouter, actions: list[Action]) -> None:
+    def _perform(self, host: Node, router: Router, actions: list[Action]) -> None:
         for action in actions:
             if isinstance(action, SendAdvertisement):
                 self._broadcast(host, router, action.advert)
@@ -467,7 +522,7 @@ class VirtualLAN:
                 observer(host, router, action)
         self._arm(router, host)
 
-    def _arm(self, router: VirtualRouter, host: Node) -> None:
+    def _arm(self, router: Router, host: Node) -> None:
         deadline = router.get_timer()
         if deadline is None:
             return
@@ -476,20 +531,24 @@ class VirtualLAN:
             self._armed[router] = deadline
             self._push(deadline, _TIMER, (router, host))
 
-    def _broadcast(self, sender: Node, router: VirtualRouter, advert: Advertisement) -> None:
+    def _broadcast(self, sender: Node, router: Router, advert: _Advert) -> None:
         wire = sender._wire.get(id(advert))
         if wire is None or wire[0] is not advert:
             source = router.config.primary_address
-            dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
-            data = encode_vrrp(advert, source, dest)
-            info = PacketInfo(source, dest, VRRP_TTL)
+            data, info = _wire_form(advert, source)
             # Decoding is a pure function of (bytes, IP facts), the same for every
             # receiver: do it once per distinct packet, not once per delivery.
-            decoded: Advertisement | None
+            decoded: _Advert | None
             try:
-                decoded = decode_vrrp(data, info)
-            except VRRPDecodeError:
+                decoded = (
+                    decode_carp(data, info)
+                    if type(advert) is CarpAdvertisement
+                    else decode_vrrp(data, info)
+                )
+            except DecodeError:
                 decoded = None
+            if len(sender._wire) >= _WIRE_KEPT:
+                sender._wire.clear()  # a counting CARP sender makes a new advert each time
             wire = sender._wire[id(advert)] = (advert, data, info, decoded)
         _, data, info, decoded = wire
         now = self.now
@@ -519,6 +578,16 @@ class VirtualLAN:
 
     def _note(self, host: Node, kind: str, detail: str) -> None:
         self.timeline.append(TimelineEntry(self.now, host.name, kind, detail))
+
+
+def _wire_form(advert: _Advert, source: IPAddress) -> tuple[bytes, PacketInfo]:
+    """The bytes and IP facts of ``advert`` sent from ``source`` to its protocol's group."""
+    if type(advert) is CarpAdvertisement:
+        dest: IPAddress = CARP_MULTICAST_V4 if source.version == 4 else CARP_MULTICAST_V6
+        return encode_carp(advert), PacketInfo(source, dest, CARP_TTL)
+    assert type(advert) is Advertisement
+    dest = VRRP_MULTICAST_V4 if source.version == 4 else VRRP_MULTICAST_V6
+    return encode_vrrp(advert, source, dest), PacketInfo(source, dest, VRRP_TTL)
 
 
 def _member(key: tuple[int, int]) -> str:
