@@ -31,9 +31,13 @@ The kinds of run (h1's ``VI_2`` has ``backends = [...]`` naming one
   asyncio.sleep(1e9)``: it never returns; the pipeline cancels it at its
   ``--timeout`` (1 s) or when a transition leaving Master arrives;
 * ``burner``: :class:`Burner`, whose ``transition`` spins for ``--burn`` ms
-  (50) in pure Python without awaiting, *on the event loop*. asyncio cannot
-  preempt a coroutine that never awaits: this is the user bug the pipeline
-  cannot help with, measured to show what it costs;
+  (50) in pure Python without awaiting, *on the event loop* (``thread =
+  false`` in its table). asyncio cannot preempt a coroutine that never
+  awaits: this is the user bug the pipeline cannot help with, measured to
+  show what it costs;
+* ``offloop``: the same :class:`Burner` as vrrpyd runs a Python backend by
+  default (``thread = true``): :class:`~vrrpy.backends.offloop.OffLoop`
+  runs its coroutines on a loop of their own in a thread;
 * ``thread``: :class:`ThreadBurner`, the same spin through ``await
   asyncio.to_thread(...)``: the remedy (vrrpyd's default executor runs its
   threads one real-time priority below the loop, and the GIL switch interval
@@ -131,8 +135,13 @@ INTERVAL = 0.01
 FLIP_INTERVAL = 0.05  # VI_2's adverts
 LATE = 0.015  # a gap over this is counted: 1.5 intervals
 TICKS = os.sysconf("SC_CLK_TCK")
-KINDS = ("none", "sleeper", "burner", "thread")
-BACKEND_CLASS = {"sleeper": "Sleeper", "burner": "Burner", "thread": "ThreadBurner"}
+KINDS = ("none", "sleeper", "burner", "offloop", "thread")
+BACKEND_CLASS = {
+    "sleeper": "Sleeper",
+    "burner": "Burner",
+    "offloop": "Burner",
+    "thread": "ThreadBurner",
+}
 VRID1, VRID2 = 51, 52
 HIGH, LOW = "100", "0"  # h2's track file: +100 (150 > h1's 100) or +0 (50)
 COUNTERS = ("calls", "timeouts", "cancelled", "failures")
@@ -176,8 +185,10 @@ def tables(host: str, kind: str, args: argparse.Namespace, flip_file: Path) -> d
         "object": f"backend_bench:{BACKEND_CLASS[kind]}",
         "timeout": args.timeout,
     }
-    if kind in ("burner", "thread"):
+    if kind in ("burner", "offloop", "thread"):
         backend["params"] = {"ms": args.burn}
+    # On the protocol loop, as written, except "offloop" (vrrpyd's default).
+    backend["thread"] = kind == "offloop"
     return {"backend": [backend]}
 
 

@@ -62,6 +62,18 @@ def test_keepalived_notify_lines_make_one_notify_backend_before_the_ucarp_one() 
     assert specs[0].timeout == 5.0
 
 
+def test_ucarp_scripts_take_xparam_as_their_extra_argument() -> None:
+    config = load('up_script = "/etc/vrrpy/up.sh"\nxparam = "web"\n')
+    (spec,) = config.instance_backends["VI_1"]  # type: ignore[attr-defined]
+    assert spec.params == {"up": "/etc/vrrpy/up.sh", "down": None, "extra": "web"}
+    (built,) = build_backends([spec], {})
+    assert built.extra == "web"  # type: ignore[attr-defined]
+    found = problems('xparam = "web"\n')
+    assert found == [
+        "instance[VI_1].xparam: needs up_script or down_script (it is their extra argument)"
+    ]
+
+
 def test_backend_tables_are_named_in_order_and_the_fifo_comes_last() -> None:
     config = load(
         'backends = ["b", "a"]\n',

@@ -289,3 +289,38 @@ def test_replay_protection_drops_a_replayed_advert_and_still_elects(
         assert wait_for(lambda: d2.instance("web")["state"] == "MASTER", 6)
     finally:
         capture.stop()
+
+
+def test_carp_to_unicast_peers_keeps_strangers_out(lab: Lab, tmp_path: Path) -> None:
+    """``unicast_peers`` for CARP as for VRRP: adverts go to the peer, not the group,
+    and an advert from anyone else (h3, with the right key even) is dropped
+    ``not_a_peer`` and changes nothing."""
+    import socket
+
+    from vrrpy.codec.carp import CarpAdvertisement, encode_carp
+    from vrrpy.lab import in_netns
+
+    h1, h2, h3 = lab["h1"], lab["h2"], lab["h3"]
+    d1 = Daemon(h1, tmp_path, [carp(0, unicast_peers=[str(h2.ipv4)])]).start()
+    d2 = Daemon(h2, tmp_path, [carp(100, unicast_peers=[str(h1.ipv4)], preempt=True)]).start()
+    assert wait_for(lambda: d1.instance("web")["state"] == "MASTER", 8)
+    assert wait_for(lambda: d2.instance("web")["state"] == "BACKUP", 2)
+    honest = OpenBSDAuth(7, [IPv4Address(VIP)], PASSWORD)
+    better = encode_carp(CarpAdvertisement(7, 0, 1, 42), honest)  # would win a tie at least
+
+    def send() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_RAW, 112) as sock:
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 255)
+            for _ in range(20):
+                sock.sendto(better, (str(h2.ipv4), 0))
+
+    in_netns(h3.netns, send)
+
+    def strangers() -> int:
+        d2.refresh()
+        return int(d2.instance("web")["counters"]["drops"].get("not_a_peer", 0))
+
+    assert wait_for(lambda: strangers() >= 20, 3), d2.instance("web")["counters"]
+    assert d2.instance("web")["state"] == "BACKUP"
+    d1.kill()
+    assert wait_for(lambda: d2.instance("web")["state"] == "MASTER", 6)

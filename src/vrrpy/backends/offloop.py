@@ -7,11 +7,21 @@ file, a template rendered, a slow library called directly) holds that loop
 for 50 ms: ``bench/backend_bench.py`` measured +42.7 ms on a 10 ms Master's
 advert gaps and a flap. A task cannot be preempted; a thread can. Wrapped in
 :class:`OffLoop`, the backend's coroutines run on a private loop in a
-``SCHED_OTHER`` thread (never real-time: a runaway backend must not take a
-core from the rest of the machine), and the protocol loop only awaits their
-result. The GIL is still shared, but CPython makes a CPU-bound thread give it
-up within the switch interval whenever the loop's thread asks
-(:mod:`vrrpy.runtime.realtime`): the same bench measured +0.2 ms.
+thread of their own, and the protocol loop only awaits their result. The GIL
+is still shared: CPython makes a CPU-bound thread give it up within the
+switch interval whenever the loop's thread asks (:mod:`vrrpy.runtime.realtime`),
+but only if that thread is running. A time-sharing thread preempted by some
+other process while it holds the GIL keeps the real-time loop waiting
+(priority inversion): measured with ``bench/backend_bench.py``, a
+``SCHED_OTHER`` backend thread burning 50 ms per transition stretched one
+advert gap to 18.7 ms. So the thread is made a runtime worker
+(:func:`~vrrpy.runtime.realtime.worker_initializer`): real-time one priority
+below the loop when the loop is real-time, like the runtime's own workers
+(+0.1 ms in the same bench), and under the same CPU-time bound: a backend
+that computes for longer than half of ``rlimit_rttime`` (0.5 s by default)
+without ever waiting gets the daemon's real-time threads dropped to
+time-sharing for a while (logged), so a runaway cannot take a core for ever.
+Longer computations belong in a process pool.
 
 vrrpyd wraps every ``type = "python"`` backend this way unless its table says
 ``thread = false`` (for a backend that shares asyncio objects with the
@@ -67,6 +77,9 @@ class OffLoop(Backend):
                 ready = threading.Event()
 
                 def serve() -> None:
+                    from vrrpy.runtime.realtime import worker_initializer
+
+                    worker_initializer()
                     asyncio.set_event_loop(loop)
                     loop.call_soon(ready.set)
                     loop.run_forever()

@@ -13,7 +13,7 @@ notify_master = "/etc/vrrpy/to-master.sh"   # keepalived's keys, same meaning
 notify_backup = "/etc/vrrpy/to-backup.sh"
 notify = "/etc/vrrpy/notify.sh"             # gets TYPE NAME STATE PRIORITY appended
 script_timeout = 30                         # seconds; the script's process group is killed then
-up_script = "/etc/vrrpy/vip-up.sh"          # ucarp --upscript: SCRIPT IFACE VIP
+up_script = "/etc/vrrpy/vip-up.sh"          # ucarp --upscript: SCRIPT IFACE VIP [XPARAM]
 down_script = "/etc/vrrpy/vip-down.sh"      # ucarp --downscript
 backends = ["audit"]                        # [[backend]] tables, in this order
 
@@ -68,7 +68,9 @@ NOTIFY_KEYS: Final = (
     "notify_master_rx_lower_pri",
 )
 UCARP_KEYS: Final = ("up_script", "down_script")
-INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, "script_timeout", "backends")
+UCARP_EXTRA: Final = "xparam"
+"""ucarp's ``--xparam``: appended to the up / down scripts' arguments when set."""
+INSTANCE_KEYS: Final = (*NOTIFY_KEYS, *UCARP_KEYS, UCARP_EXTRA, "script_timeout", "backends")
 """The ``[[instance]]`` keys of this module."""
 GROUP_KEYS: Final = (
     "notify_master",
@@ -294,9 +296,15 @@ def instance_backend_specs(
         scripts = {k: v for k, v in notify.items() if v is not None}
         specs.append(BackendSpec("notify", "notify", scripts, timeout))
     ucarp = {key: _string(table, key, issue) for key in UCARP_KEYS}
+    xparam = table.get(UCARP_EXTRA)
+    if xparam is not None and not isinstance(xparam, str):
+        issue(UCARP_EXTRA, f"must be a string (one argument), got {xparam!r}")
+        xparam = None
     if any(ucarp.values()):
-        updown = {"up": ucarp["up_script"], "down": ucarp["down_script"]}
+        updown = {"up": ucarp["up_script"], "down": ucarp["down_script"], "extra": xparam}
         specs.append(BackendSpec("ucarp", "ucarp", updown, timeout))
+    elif xparam is not None:
+        issue(UCARP_EXTRA, "needs up_script or down_script (it is their extra argument)")
     fifo = global_table.get("notify_fifo")
     if isinstance(fifo, str) and fifo:
         fifo_params: dict[str, Any] = {
