@@ -14,10 +14,11 @@ from vrrpy.core.actions import (
 from vrrpy.core.carp import CarpConfig, CarpRouter
 from vrrpy.core.config import ConfigError, RouterConfig
 from vrrpy.core.counters import Counters
+from vrrpy.core.router import RouterCore, Rule
 from vrrpy.core.state import Event, State
 from vrrpy.core.syncgroup import Step, SyncGroup
 from vrrpy.core.timers import master_down_interval, skew_time
-from vrrpy.core.vrrp import TRANSITIONS, Rule, VirtualRouter
+from vrrpy.core.vrrp import TRANSITIONS, VirtualRouter
 
 __all__ = [
     "TRANSITIONS",
@@ -31,6 +32,7 @@ __all__ = [
     "Event",
     "RemoveAddresses",
     "RouterConfig",
+    "RouterCore",
     "Rule",
     "SendAdvertisement",
     "State",

@@ -39,7 +39,7 @@ state.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address
 from typing import TYPE_CHECKING, Literal, get_args
@@ -68,13 +68,10 @@ from vrrpy.core.actions import (
     Announce,
     RemoveAddresses,
     SendAdvertisement,
-    Transition,
 )
 from vrrpy.core.config import ConfigError, address_problem, virtual_addresses_problems
-from vrrpy.core.counters import Counters
-from vrrpy.core.droplog import DropLog
+from vrrpy.core.router import RouterCore, Rule, bind_table, rule
 from vrrpy.core.state import Event, State
-from vrrpy.core.vrrp import Rule
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -100,9 +97,6 @@ _BACKUP = State.BACKUP
 _MASTER = State.MASTER
 _FAULT = State.FAULT
 _BOW_OUT_RANK = BOW_OUT_ADVBASE * 256 + BOW_OUT_ADVSKEW
-
-_AdvertHandler = Callable[["CarpRouter", CarpAdvertisement, IPAddress, float], "list[Action]"]
-_TimerHandler = Callable[["CarpRouter", float, float], "list[Action]"]
 
 
 # ------------------------------------------------------------------ timers
@@ -362,7 +356,7 @@ def carp_problems(
 # ------------------------------------------------------------------ router
 
 
-class CarpRouter:
+class CarpRouter(RouterCore):
     """CARP's state machine for one VHID, one interface, one address family.
 
     The interface of :class:`vrrpy.core.vrrp.VirtualRouter`, with CARP's rules
@@ -371,7 +365,7 @@ class CarpRouter:
 
     def __init__(self, config: CarpConfig) -> None:
         self.config = config
-        self.state = _INIT
+        self._init_core(logger, config.name or f"vhid {config.vhid}")
         self.advskew = config.advskew
         """The advskew set by configuration or :meth:`set_priority` (before demotion)."""
         self.demote = 0
@@ -384,15 +378,11 @@ class CarpRouter:
         or when no Master is known)."""
         self.master_address: IPAddress | None = None
         """Source address of the router we believe is Master (ourselves when Master)."""
-        self.counters = Counters()
         self._auth = config.auth
         self._replay = ReplayWindow() if config.replay_window else None
         self._counter = config.counter_start
         self._counting = config.counter == "increment"
-        self._deadline: float | None = None
-        self._faults: dict[str, None] = {}
         self._next_assert = 0.0
-        self._split_brain_until: float | None = None
         self._peers = frozenset(config.peers)
         self._vips = config.virtual_addresses
         self._primary = config.primary_address
@@ -409,25 +399,11 @@ class CarpRouter:
         self._repeat: tuple[CarpAdvertisement, IPAddress] | None = None
         """Backup only: the Master's advert last accepted, when a repeat of it can only
         restart the timer. Cleared by anything else that happens."""
-        self._droplog = DropLog(logger)
-        self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
-        self._log_prefix = f"[{config.name or 'vhid ' + str(config.vhid)}] "
         self._interval_cs = config.interval_cs
         self._interval = config.interval_cs / 100.0
         self._master_down = carp_master_down(config.advbase, config.advskew, config.dead_ratio)
-        self._on_advert: _AdvertHandler = _ADVERT_HANDLERS[_INIT]
-        self._on_timer: _TimerHandler = _TIMER_HANDLERS[_INIT]
 
     # ----------------------------------------------------------------- queries
-
-    def get_timer(self) -> float | None:
-        """The time at which :meth:`handle_timer` must be called next, or None."""
-        return self._deadline
-
-    @property
-    def faults(self) -> tuple[str, ...]:
-        """The fault reasons held, in the order raised (FAULT while not empty)."""
-        return tuple(self._faults)
 
     @property
     def interval_cs(self) -> float:
@@ -438,12 +414,6 @@ class CarpRouter:
     def master_down_interval(self) -> float:
         """Seconds a Backup waits for the Master: ``dead_ratio * advbase + priority / 256``."""
         return self._master_down
-
-    def split_brain(self, now: float) -> bool:
-        """Whether we are Master and another, weaker Master was heard lately (less than
-        a master-down interval ago, reckoned with the slower of the two intervals)."""
-        until = self._split_brain_until
-        return until is not None and now < until
 
     def advertisement(self, bow_out: bool = False) -> CarpAdvertisement:
         """The signed advert we would send now (the bow-out with ``bow_out``).
@@ -464,36 +434,6 @@ class CarpRouter:
         return advert
 
     # ------------------------------------------------------------------ events
-
-    def startup(self, now: float) -> list[Action]:
-        """INIT -> BACKUP with a fresh master-down timer (all three start so), or FAULT
-        if a fault is held."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.STARTUP)](self, "startup", now)
-
-    def shutdown(self, now: float) -> list[Action]:
-        """Stop: a Master bows out (advbase 255, advskew 255) and withdraws its
-        addresses; a Backup or a faulted router just stops. Held faults are kept."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.SHUTDOWN)](self, "shutdown", now)
-
-    def handle_timer(self, now: float) -> list[Action]:
-        """Fire whichever timer is due; calling early or with no timer set does nothing."""
-        deadline = self._deadline
-        if deadline is None or now < deadline:
-            return []
-        return self._on_timer(self, now, deadline)
-
-    def advance_advert(self, when: float, now: float) -> bool:
-        """Bring a Master's next advert forward to ``when`` (never later, never before
-        ``now``), as :meth:`VirtualRouter.advance_advert`: an early advert harms no
-        peer (each waits ``dead_ratio`` intervals). Returns whether it moved."""
-        deadline = self._deadline
-        if self.state is not _MASTER or deadline is None:
-            return False
-        when = max(when, now)
-        if when >= deadline:
-            return False
-        self._deadline = when
-        return True
 
     def receive_packet(self, data: bytes, info: PacketInfo, now: float) -> list[Action]:
         """An IP payload arrived for this VHID: decode it, check it, process it.
@@ -523,49 +463,6 @@ class CarpRouter:
         replay), then the state's handler. In INIT or FAULT it is dropped first
         (``not_running``, ``fault``)."""
         return self._on_advert(self, advert, source, now)
-
-    def fault(self, reason: str, now: float) -> list[Action]:
-        """Hold ``reason``; the first one takes the router to FAULT (a Master bows out
-        and withdraws its addresses first). Before startup it is remembered."""
-        if not isinstance(reason, str) or not reason:
-            raise ValueError(f"a fault needs a reason, got {reason!r}")
-        faults = self._faults
-        if reason in faults:
-            return []
-        faults[reason] = None
-        if len(faults) > 1:
-            logger.info("%sfault also: %s (held: %s)", self._log_prefix, reason, "; ".join(faults))
-            return []
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FAULT)](self, reason, now)
-
-    def recover(self, reason: str, now: float) -> list[Action]:
-        """Clear ``reason``; with none left, FAULT -> BACKUP with a fresh master-down
-        timer. A reason not held is ignored."""
-        faults = self._faults
-        if reason not in faults:
-            return []
-        del faults[reason]
-        if faults:
-            logger.info(
-                "%sfault cleared: %s (still held: %s)", self._log_prefix, reason, "; ".join(faults)
-            )
-            return []
-        return _TRANSITIONS_BY_KEY[(self.state, Event.RECOVER)](self, reason, now)
-
-    def force_master(self, reason: str, now: float) -> list[Action]:
-        """A Backup becomes Master now (a sync group; OpenBSD's ``ifconfig carpN state
-        master`` does the same through ``carp_master_down``)."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_MASTER)](self, reason, now)
-
-    def force_backup(self, reason: str, now: float) -> list[Action]:
-        """A Master steps down to Backup now, without a bow-out (OpenBSD's ``state
-        backup``, ucarp's SIGUSR2, keepalived's ``vrrp_sync_backup``)."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_BACKUP)](self, reason, now)
-
-    def hold_backup(self, reason: str, now: float) -> list[Action]:
-        """A Backup whose timer ran out waits another master-down interval (its sync
-        group is not ready to be Master together)."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.HOLD_BACKUP)](self, reason, now)
 
     def set_priority(self, priority: int, now: float) -> list[Action]:
         """Set the advskew (0..254; lower is preferred). The next advert carries it.
@@ -609,12 +506,6 @@ class CarpRouter:
         if self._faults:
             return [self._transition(_INIT, _FAULT, f"startup; fault: {self._fault_text()}", now)]
         return self._enter_backup(now, _INIT, "startup")
-
-    def _drop_not_running(
-        self, _advert: CarpAdvertisement, _source: IPAddress, now: float
-    ) -> list[Action]:
-        self._drop("not_running", now, "")
-        return []
 
     # ------------------------------------------------ handlers: BACKUP
 
@@ -675,22 +566,6 @@ class CarpRouter:
         else:
             reason = "no master heard for the master-down interval"
         return self._become_master(now, _BACKUP, reason)
-
-    def _backup_shutdown(self, reason: str, now: float) -> list[Action]:
-        self._deadline = None
-        return [self._transition(_BACKUP, _INIT, reason, now)]
-
-    def _backup_fault(self, _reason: str, now: float) -> list[Action]:
-        self._forget_master()
-        return [self._transition(_BACKUP, _FAULT, f"fault: {self._fault_text()}", now)]
-
-    def _force_master(self, reason: str, now: float) -> list[Action]:
-        return self._become_master(now, _BACKUP, reason)
-
-    def _hold_backup(self, _reason: str, now: float) -> list[Action]:
-        self._repeat = None
-        self._deadline = now + self._master_down
-        return []
 
     # ------------------------------------------------ handlers: MASTER
 
@@ -768,46 +643,10 @@ class CarpRouter:
             logger.info("%ssplit brain over: no other Master heard lately", self._log_prefix)
         return [self._send()]
 
-    def _master_shutdown(self, reason: str, now: float) -> list[Action]:
-        """OpenBSD's ``ifconfig carpN down``: the bow-out, then the addresses go."""
-        self._deadline = None
-        self._split_brain_until = None
-        return [
-            self._send(bow_out=True),
-            RemoveAddresses(self._vips),
-            self._transition(_MASTER, _INIT, reason, now),
-        ]
-
-    def _master_fault(self, _reason: str, now: float) -> list[Action]:
-        """Resign as on shutdown (as the VRRP core resigns with priority 0)."""
-        self._split_brain_until = None
-        self._forget_master()
-        return [
-            self._send(bow_out=True),
-            RemoveAddresses(self._vips),
-            self._transition(_MASTER, _FAULT, f"fault: {self._fault_text()}", now),
-        ]
-
-    def _force_backup(self, reason: str, now: float) -> list[Action]:
-        self._split_brain_until = None
-        return [RemoveAddresses(self._vips), *self._enter_backup(now, _MASTER, reason)]
-
     # ------------------------------------------------ handlers: FAULT
-
-    def _drop_fault(
-        self, _advert: CarpAdvertisement, _source: IPAddress, now: float
-    ) -> list[Action]:
-        self._drop("fault", now, "")
-        return []
 
     def _fault_recover(self, reason: str, now: float) -> list[Action]:
         return self._enter_backup(now, _FAULT, f"fault cleared: {reason}")
-
-    def _fault_shutdown(self, reason: str, now: float) -> list[Action]:
-        return [self._transition(_FAULT, _INIT, reason, now)]
-
-    def _ignore(self, *_args: object) -> list[Action]:
-        return []
 
     # ---------------------------------------------------------- receive checks
 
@@ -951,33 +790,8 @@ class CarpRouter:
         self._deadline = None
         self.master_address = None
 
-    def _fault_text(self) -> str:
-        return "; ".join(self._faults)
-
-    def _transition(self, old: State, new: State, reason: str, now: float) -> Transition:
-        """Enter ``new``: the one place the state changes."""
-        self.state = new
-        self._on_advert = _ADVERT_HANDLERS[new]
-        self._on_timer = _TIMER_HANDLERS[new]
-        self._repeat = None
-        counters = self.counters
-        counters.transitions += 1
-        counters.last_transition = now
-        counters.last_transition_reason = reason
-        if new is _MASTER:
-            counters.became_master += 1
-        elif old is _MASTER:
-            counters.released_master += 1
-        return Transition(old, new, reason)
-
-    def _drop(self, reason: str, now: float, detail: str, *args: object) -> None:
-        self.counters.drop(reason)
-        self._droplog.log(reason, now, self._log_prefix, "dropped advert: " + detail, *args)
-
-    def _anomaly(self, reason: str, now: float, detail: str, *args: object) -> None:
-        anomalies = self.counters.anomalies
-        anomalies[reason] = anomalies.get(reason, 0) + 1
-        self._warnlog.log(reason, now, self._log_prefix, detail, *args)
+    def _resignation(self) -> SendAdvertisement:
+        return self._send(bow_out=True)
 
     def __repr__(self) -> str:
         cfg = self.config
@@ -990,87 +804,75 @@ class CarpRouter:
 # ------------------------------------------------------------ the table
 
 
-def _rule(handler: Callable[..., list[Action]], why: str, *targets: State) -> Rule:
-    return Rule(handler, frozenset(targets), why)
-
-
 _C = CarpRouter
 _IGNORE = _C._ignore
 
 TRANSITIONS: Mapping[tuple[State, Event], Rule] = {
     # ----------------------------------------------------------------- INIT
-    (_INIT, Event.STARTUP): _rule(
+    (_INIT, Event.STARTUP): rule(
         _C._startup, "carp_setrun: INIT -> BACKUP; a fault held -> FAULT", _BACKUP, _FAULT
     ),
-    (_INIT, Event.SHUTDOWN): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.ADVERT): _rule(_C._drop_not_running, "INIT: counted, dropped", _INIT),
-    (_INIT, Event.TIMER): _rule(_IGNORE, "no timer runs", _INIT),
-    (_INIT, Event.FAULT): _rule(_IGNORE, "remembered: startup goes to FAULT", _INIT),
-    (_INIT, Event.RECOVER): _rule(_IGNORE, "forgotten: startup goes as usual", _INIT),
-    (_INIT, Event.FORCE_MASTER): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.FORCE_BACKUP): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.HOLD_BACKUP): _rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.SHUTDOWN): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.ADVERT): rule(_C._drop_not_running, "INIT: counted, dropped", _INIT),
+    (_INIT, Event.TIMER): rule(_IGNORE, "no timer runs", _INIT),
+    (_INIT, Event.FAULT): rule(_IGNORE, "remembered: startup goes to FAULT", _INIT),
+    (_INIT, Event.RECOVER): rule(_IGNORE, "forgotten: startup goes as usual", _INIT),
+    (_INIT, Event.FORCE_MASTER): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.FORCE_BACKUP): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.HOLD_BACKUP): rule(_IGNORE, "not running", _INIT),
     # --------------------------------------------------------------- BACKUP
-    (_BACKUP, Event.STARTUP): _rule(_IGNORE, "running already", _BACKUP),
-    (_BACKUP, Event.SHUTDOWN): _rule(_C._backup_shutdown, "stop the master-down timer", _INIT),
-    (_BACKUP, Event.ADVERT): _rule(
+    (_BACKUP, Event.STARTUP): rule(_IGNORE, "running already", _BACKUP),
+    (_BACKUP, Event.SHUTDOWN): rule(_C._backup_shutdown, "stop the master-down timer", _INIT),
+    (_BACKUP, Event.ADVERT): rule(
         _C._backup_advert,
         "carp_proto_input_c BACKUP: bow-out, higher demote, preempt a slower master, "
         "slower than master-down -> MASTER now; else restart the timer",
         _BACKUP,
         _MASTER,
     ),
-    (_BACKUP, Event.TIMER): _rule(_C._backup_timer, "carp_master_down: BACKUP -> MASTER", _MASTER),
-    (_BACKUP, Event.FAULT): _rule(_C._backup_fault, "stop listening", _FAULT),
-    (_BACKUP, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Backup holds no fault", _BACKUP),
-    (_BACKUP, Event.FORCE_MASTER): _rule(
+    (_BACKUP, Event.TIMER): rule(_C._backup_timer, "carp_master_down: BACKUP -> MASTER", _MASTER),
+    (_BACKUP, Event.FAULT): rule(_C._backup_fault, "stop listening", _FAULT),
+    (_BACKUP, Event.RECOVER): rule(_IGNORE, "cannot happen: a Backup holds no fault", _BACKUP),
+    (_BACKUP, Event.FORCE_MASTER): rule(
         _C._force_master, "sync group; OpenBSD ifconfig state master", _MASTER
     ),
-    (_BACKUP, Event.FORCE_BACKUP): _rule(_IGNORE, "Backup already", _BACKUP),
-    (_BACKUP, Event.HOLD_BACKUP): _rule(_C._hold_backup, "sync group: wait again", _BACKUP),
+    (_BACKUP, Event.FORCE_BACKUP): rule(_IGNORE, "Backup already", _BACKUP),
+    (_BACKUP, Event.HOLD_BACKUP): rule(_C._hold_backup, "sync group: wait again", _BACKUP),
     # --------------------------------------------------------------- MASTER
-    (_MASTER, Event.STARTUP): _rule(_IGNORE, "running already", _MASTER),
-    (_MASTER, Event.SHUTDOWN): _rule(
+    (_MASTER, Event.STARTUP): rule(_IGNORE, "running already", _MASTER),
+    (_MASTER, Event.SHUTDOWN): rule(
         _C._master_shutdown, "OpenBSD SIOCSIFFLAGS down: bow out, withdraw", _INIT
     ),
-    (_MASTER, Event.ADVERT): _rule(
+    (_MASTER, Event.ADVERT): rule(
         _C._master_advert,
         "carp_proto_input_c MASTER: better or tie lost -> BACKUP; weaker -> assert (ucarp)",
         _MASTER,
         _BACKUP,
     ),
-    (_MASTER, Event.TIMER): _rule(_C._master_timer, "carp_send_ad: advertise", _MASTER),
-    (_MASTER, Event.FAULT): _rule(
+    (_MASTER, Event.TIMER): rule(_C._master_timer, "carp_send_ad: advertise", _MASTER),
+    (_MASTER, Event.FAULT): rule(
         _C._master_fault, "as the VRRP core: bow out, withdraw, FAULT", _FAULT
     ),
-    (_MASTER, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Master holds no fault", _MASTER),
-    (_MASTER, Event.FORCE_MASTER): _rule(_IGNORE, "Master already", _MASTER),
-    (_MASTER, Event.FORCE_BACKUP): _rule(
+    (_MASTER, Event.RECOVER): rule(_IGNORE, "cannot happen: a Master holds no fault", _MASTER),
+    (_MASTER, Event.FORCE_MASTER): rule(_IGNORE, "Master already", _MASTER),
+    (_MASTER, Event.FORCE_BACKUP): rule(
         _C._force_backup, "sync group; OpenBSD ifconfig state backup: no bow-out", _BACKUP
     ),
-    (_MASTER, Event.HOLD_BACKUP): _rule(_IGNORE, "Master already", _MASTER),
+    (_MASTER, Event.HOLD_BACKUP): rule(_IGNORE, "Master already", _MASTER),
     # ---------------------------------------------------------------- FAULT
-    (_FAULT, Event.STARTUP): _rule(_IGNORE, "running already", _FAULT),
-    (_FAULT, Event.SHUTDOWN): _rule(_C._fault_shutdown, "nothing to resign from", _INIT),
-    (_FAULT, Event.ADVERT): _rule(_C._drop_fault, "counted (fault), dropped", _FAULT),
-    (_FAULT, Event.TIMER): _rule(_IGNORE, "no timer runs", _FAULT),
-    (_FAULT, Event.FAULT): _rule(_IGNORE, "cannot happen: FAULT holds a fault", _FAULT),
-    (_FAULT, Event.RECOVER): _rule(
+    (_FAULT, Event.STARTUP): rule(_IGNORE, "running already", _FAULT),
+    (_FAULT, Event.SHUTDOWN): rule(_C._fault_shutdown, "nothing to resign from", _INIT),
+    (_FAULT, Event.ADVERT): rule(_C._drop_fault, "counted (fault), dropped", _FAULT),
+    (_FAULT, Event.TIMER): rule(_IGNORE, "no timer runs", _FAULT),
+    (_FAULT, Event.FAULT): rule(_IGNORE, "cannot happen: FAULT holds a fault", _FAULT),
+    (_FAULT, Event.RECOVER): rule(
         _C._fault_recover, "the last fault cleared: BACKUP with a fresh timer", _BACKUP
     ),
-    (_FAULT, Event.FORCE_MASTER): _rule(_IGNORE, "the fault wins", _FAULT),
-    (_FAULT, Event.FORCE_BACKUP): _rule(_IGNORE, "the fault wins", _FAULT),
-    (_FAULT, Event.HOLD_BACKUP): _rule(_IGNORE, "no timer runs", _FAULT),
+    (_FAULT, Event.FORCE_MASTER): rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.FORCE_BACKUP): rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.HOLD_BACKUP): rule(_IGNORE, "no timer runs", _FAULT),
 }
 """CARP's state machine: what each event does in each state, and where it comes from
 (the OpenBSD function names; ucarp's and FreeBSD's have the same names)."""
 
-_TRANSITIONS_BY_KEY: dict[tuple[State, Event], Callable[..., list[Action]]] = {
-    key: rule.handler for key, rule in TRANSITIONS.items()
-}
-_ADVERT_HANDLERS: dict[State, _AdvertHandler] = {
-    state: TRANSITIONS[(state, Event.ADVERT)].handler for state in State
-}
-_TIMER_HANDLERS: dict[State, _TimerHandler] = {
-    state: TRANSITIONS[(state, Event.TIMER)].handler for state in State
-}
+bind_table(CarpRouter, TRANSITIONS)

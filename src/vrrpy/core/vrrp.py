@@ -36,9 +36,9 @@ Initialize and Fault.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from ipaddress import IPv6Address
-from typing import Any, NamedTuple
+from typing import Any
 
 from vrrpy.codec.errors import VRRPDecodeError
 from vrrpy.codec.vrrp import Advertisement, ChecksumForm, IPAddress, PacketInfo, decode_vrrp
@@ -48,11 +48,9 @@ from vrrpy.core.actions import (
     Announce,
     RemoveAddresses,
     SendAdvertisement,
-    Transition,
 )
 from vrrpy.core.config import RouterConfig
-from vrrpy.core.counters import Counters
-from vrrpy.core.droplog import DropLog
+from vrrpy.core.router import RouterCore, Rule, bind_table, rule
 from vrrpy.core.state import Event, State
 from vrrpy.core.timers import master_down_interval, skew_time
 
@@ -65,16 +63,13 @@ _FAULT = State.FAULT
 _PSEUDO_HEADER = ChecksumForm.PSEUDO_HEADER
 _FE80_SLASH_10 = 0x3FA  # the top 10 bits of an IPv6 link-local address (fe80::/10)
 
-_AdvertHandler = Callable[["VirtualRouter", Advertisement, IPAddress, float], "list[Action]"]
-_TimerHandler = Callable[["VirtualRouter", float, float], "list[Action]"]
 
-
-class VirtualRouter:
+class VirtualRouter(RouterCore):
     """The RFC state machine for one VRID, one interface, one address family."""
 
     def __init__(self, config: RouterConfig) -> None:
         self.config = config
-        self.state = _INIT
+        self._init_core(logger, config.name or f"vrid {config.vrid}")
         self.priority = config.priority
         """Effective priority: the configured one, changed at runtime by :meth:`set_priority`."""
         self.master_adver_interval_cs = config.interval_cs
@@ -82,16 +77,9 @@ class VirtualRouter:
         self.master_address: IPAddress | None = None
         """Primary address of the router we believe is Master (ourselves when Master)."""
         self.master_priority: int | None = None
-        self.counters = Counters()
-        self._deadline: float | None = None
-        self._faults: dict[str, None] = {}
-        """The fault reasons held, in the order raised (a dict as an ordered set)."""
         self._started_at = 0.0
         self._resign_from: IPAddress | None = None
         self._next_assert = 0.0
-        self._split_brain_until: float | None = None
-        """While Master: when the current split-brain episode ends if no other Master is
-        heard again (None: no episode)."""
         self._peers = frozenset(config.peers)
         self._adverts: dict[int, Advertisement] = {}
         self._sends: dict[int, SendAdvertisement] = {}
@@ -102,35 +90,14 @@ class VirtualRouter:
         self._primary_int = int(config.primary_address)
         self._addr_type = type(config.primary_address)
         self._count_forms = config.version == 3 and config.family == 4
-        self._droplog = DropLog(logger)
-        self._warnlog = DropLog(logger, level=logging.WARNING, interval=60.0)
-        self._log_prefix = f"[{config.name or 'vrid ' + str(config.vrid)}] "
         self._last_advert: Advertisement = self.advertisement()
         self._passed: tuple[Advertisement, IPAddress, list[tuple[Any, ...]]] | None = None
         self._repeat: tuple[Advertisement, IPAddress, float, list[tuple[Any, ...]]] | None = None
         """Backup only: the Master's advert last accepted, its source and the
         Master_Down_Interval it set, when a repeat of it can only restart the timer
         (see :meth:`_backup_advert`). Cleared by anything else that happens."""
-        self._on_advert: _AdvertHandler = _ADVERT_HANDLERS[_INIT]
-        self._on_timer: _TimerHandler = _TIMER_HANDLERS[_INIT]
 
     # ----------------------------------------------------------------- queries
-
-    def get_timer(self) -> float | None:
-        """The time at which :meth:`handle_timer` must be called next, or None."""
-        return self._deadline
-
-    @property
-    def faults(self) -> tuple[str, ...]:
-        """The fault reasons held, in the order raised: the router is in FAULT (or
-        will be at startup) while this is not empty. For a state file or a status page."""
-        return tuple(self._faults)
-
-    def split_brain(self, now: float) -> bool:
-        """Whether a split-brain episode is going on: we are Master and another, weaker
-        Master was heard less than Master_Down_Interval ago."""
-        until = self._split_brain_until
-        return until is not None and now < until
 
     @property
     def interval_cs(self) -> int:
@@ -170,41 +137,6 @@ class VirtualRouter:
 
     # ------------------------------------------------------------------ events
 
-    def startup(self, now: float) -> list[Action]:
-        """Startup event (RFC 9568 6.4.1): the address owner goes Master, anyone else
-        Backup; a router with a fault already held goes to FAULT (keepalived)."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.STARTUP)](self, "startup", now)
-
-    def shutdown(self, now: float) -> list[Action]:
-        """Shutdown event: a Master resigns with a priority-0 advert and withdraws its
-        addresses; a Backup or a faulted router just stops. Held faults are kept."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.SHUTDOWN)](self, "shutdown", now)
-
-    def handle_timer(self, now: float) -> list[Action]:
-        """Fire whichever timer is due; calling early or with no timer set does nothing."""
-        deadline = self._deadline
-        if deadline is None or now < deadline:
-            return []
-        return self._on_timer(self, now, deadline)
-
-    def advance_advert(self, when: float, now: float) -> bool:
-        """Bring a Master's next advert forward to ``when`` (never later, never before ``now``).
-
-        For a runtime that puts many Masters' adverts on shared wake-ups: the
-        cadence then continues from ``when``, one Advertisement_Interval apart.
-        An advert that leaves early is harmless to every peer (their
-        Master_Down_Interval is three intervals and more); one that leaves late
-        is not, so this can only shorten the wait. Returns whether it moved.
-        """
-        deadline = self._deadline
-        if self.state is not _MASTER or deadline is None:
-            return False
-        when = max(when, now)
-        if when >= deadline:
-            return False
-        self._deadline = when
-        return True
-
     def receive_packet(self, data: bytes, info: PacketInfo, now: float) -> list[Action]:
         """An IP payload arrived for this VRID: decode it, check it, and process it.
 
@@ -235,62 +167,6 @@ class VirtualRouter:
         matter to a router that takes no part in the election.
         """
         return self._on_advert(self, advert, source, now)
-
-    def fault(self, reason: str, now: float) -> list[Action]:
-        """A tracked object failed: hold ``reason``, and go to FAULT if it is the first.
-
-        keepalived's FAULT: a Master first resigns with a priority-0 advert (so
-        a Backup takes over after Skew_Time, RFC 9568 6.4.2, rather than after
-        Master_Down_Interval) and withdraws its addresses; a Backup just stops
-        listening. Raised before startup, the fault is remembered and startup
-        goes to FAULT. Raising a reason already held does nothing.
-        """
-        if not isinstance(reason, str) or not reason:
-            raise ValueError(f"a fault needs a reason, got {reason!r}")
-        faults = self._faults
-        if reason in faults:
-            return []
-        faults[reason] = None
-        if len(faults) > 1:
-            logger.info("%sfault also: %s (held: %s)", self._log_prefix, reason, "; ".join(faults))
-            return []
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FAULT)](self, reason, now)
-
-    def recover(self, reason: str, now: float) -> list[Action]:
-        """The tracked object behind ``reason`` is well again: when no reason is left,
-        leave FAULT for Backup with a fresh Master_Down_Timer (Master at once for the
-        address owner), as keepalived does. A reason not held is ignored."""
-        faults = self._faults
-        if reason not in faults:
-            return []
-        del faults[reason]
-        if faults:
-            logger.info(
-                "%sfault cleared: %s (still held: %s)", self._log_prefix, reason, "; ".join(faults)
-            )
-            return []
-        return _TRANSITIONS_BY_KEY[(self.state, Event.RECOVER)](self, reason, now)
-
-    def force_master(self, reason: str, now: float) -> list[Action]:
-        """A Backup becomes Master now, without waiting for its Master_Down_Timer.
-
-        Not an RFC event: keepalived's sync group uses it when another member of
-        the group became Master (see :mod:`vrrpy.core.syncgroup`). Does nothing
-        in any other state.
-        """
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_MASTER)](self, reason, now)
-
-    def force_backup(self, reason: str, now: float) -> list[Action]:
-        """A Master steps down to Backup now: it withdraws its addresses, sends no
-        priority-0 advert (keepalived's vrrp_sync_backup does not either) and starts
-        a fresh Master_Down_Timer. Does nothing in any other state."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.FORCE_BACKUP)](self, reason, now)
-
-    def hold_backup(self, reason: str, now: float) -> list[Action]:
-        """A Backup whose Master_Down_Timer ran out stays Backup for another
-        Master_Down_Interval: its sync group is not ready to be Master together
-        (keepalived's "prefer backup state to avoid thrashing"). Nothing else."""
-        return _TRANSITIONS_BY_KEY[(self.state, Event.HOLD_BACKUP)](self, reason, now)
 
     def set_priority(self, priority: int, now: float) -> list[Action]:
         """Change the effective priority (tracking). It is carried by the next advert.
@@ -328,12 +204,6 @@ class VirtualRouter:
         if self.priority == 255:
             return self._become_master(now, _INIT, "startup as address owner (priority 255)")
         return self._enter_backup(now, _INIT, "startup")
-
-    def _drop_not_running(
-        self, _advert: Advertisement, _source: IPAddress, now: float
-    ) -> list[Action]:
-        self._drop("not_running", now, "")
-        return []
 
     # ---------------------------------------------------- handlers: Backup (6.4.2)
 
@@ -406,23 +276,6 @@ class VirtualRouter:
             reason = "no master heard for Master_Down_Interval"
         return self._become_master(now, _BACKUP, reason)
 
-    def _backup_shutdown(self, reason: str, now: float) -> list[Action]:
-        self._deadline = None
-        return [self._transition(_BACKUP, _INIT, reason, now)]
-
-    def _backup_fault(self, _reason: str, now: float) -> list[Action]:
-        """keepalived: a Backup in FAULT stops listening; it has nothing to withdraw."""
-        self._forget_master()
-        return [self._transition(_BACKUP, _FAULT, f"fault: {self._fault_text()}", now)]
-
-    def _force_master(self, reason: str, now: float) -> list[Action]:
-        return self._become_master(now, _BACKUP, reason)
-
-    def _hold_backup(self, _reason: str, now: float) -> list[Action]:
-        self._repeat = None
-        self._deadline = now + self.master_down_interval
-        return []
-
     # ---------------------------------------------------- handlers: Master (6.4.3)
 
     def _master_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
@@ -493,36 +346,7 @@ class VirtualRouter:
             )
         return [self._send(self.priority)]
 
-    def _master_shutdown(self, reason: str, now: float) -> list[Action]:
-        """RFC 9568 6.4.3 Shutdown: a priority-0 advert, then the addresses go."""
-        self._deadline = None
-        self._split_brain_until = None
-        return [
-            self._send(0),
-            RemoveAddresses(self._vips),
-            self._transition(_MASTER, _INIT, reason, now),
-        ]
-
-    def _master_fault(self, _reason: str, now: float) -> list[Action]:
-        """keepalived (vrrp_state_leave_master towards FAULT): resign as on shutdown."""
-        self._split_brain_until = None
-        self._forget_master()
-        return [
-            self._send(0),
-            RemoveAddresses(self._vips),
-            self._transition(_MASTER, _FAULT, f"fault: {self._fault_text()}", now),
-        ]
-
-    def _force_backup(self, reason: str, now: float) -> list[Action]:
-        """keepalived's vrrp_sync_backup: leave Master without a priority-0 advert."""
-        self._split_brain_until = None
-        return [RemoveAddresses(self._vips), *self._enter_backup(now, _MASTER, reason)]
-
     # ----------------------------------------------------------- handlers: Fault
-
-    def _drop_fault(self, _advert: Advertisement, _source: IPAddress, now: float) -> list[Action]:
-        self._drop("fault", now, "")
-        return []
 
     def _fault_recover(self, reason: str, now: float) -> list[Action]:
         """keepalived (try_up_instance): the owner straight to Master, anyone else to
@@ -532,13 +356,6 @@ class VirtualRouter:
         if self.priority == 255:
             return self._become_master(now, _FAULT, f"fault cleared: {reason} (address owner)")
         return self._enter_backup(now, _FAULT, f"fault cleared: {reason}")
-
-    def _fault_shutdown(self, reason: str, now: float) -> list[Action]:
-        """Nothing to resign from: a faulted router sends nothing and holds nothing."""
-        return [self._transition(_FAULT, _INIT, reason, now)]
-
-    def _ignore(self, *_args: object) -> list[Action]:
-        return []
 
     # ---------------------------------------------------------- receive checks
 
@@ -694,8 +511,8 @@ class VirtualRouter:
         self.master_priority = None
         self._resign_from = None
 
-    def _fault_text(self) -> str:
-        return "; ".join(self._faults)
+    def _resignation(self) -> SendAdvertisement:
+        return self._send(0)
 
     def _send(self, priority: int) -> SendAdvertisement:
         counters = self.counters
@@ -708,33 +525,6 @@ class VirtualRouter:
             action = self._sends[priority] = SendAdvertisement(self.advertisement(priority))
         return action
 
-    def _transition(self, old: State, new: State, reason: str, now: float) -> Transition:
-        """Enter ``new``: the one place the state changes, and where the per-advert
-        and per-timer handlers of the new state are looked up in the table."""
-        self.state = new
-        self._on_advert = _ADVERT_HANDLERS[new]
-        self._on_timer = _TIMER_HANDLERS[new]
-        self._repeat = None
-        counters = self.counters
-        counters.transitions += 1
-        counters.last_transition = now
-        counters.last_transition_reason = reason
-        if new is _MASTER:
-            counters.became_master += 1
-        elif old is _MASTER:
-            counters.released_master += 1
-        return Transition(old, new, reason)
-
-    def _drop(self, reason: str, now: float, detail: str, *args: object) -> None:
-        self.counters.drop(reason)
-        self._droplog.log(reason, now, self._log_prefix, "dropped advert: " + detail, *args)
-
-    def _anomaly(self, reason: str, now: float, detail: str, *args: object) -> None:
-        """A misconfiguration the RFC asks us to log but not to act on; the advert is processed."""
-        anomalies = self.counters.anomalies
-        anomalies[reason] = anomalies.get(reason, 0) + 1
-        self._warnlog.log(reason, now, self._log_prefix, detail, *args)
-
     def __repr__(self) -> str:
         cfg = self.config
         return (
@@ -746,107 +536,90 @@ class VirtualRouter:
 # ------------------------------------------------------------ the table
 
 
-class Rule(NamedTuple):
-    """One row of :data:`TRANSITIONS`."""
-
-    handler: Callable[..., list[Action]]
-    """Called as ``handler(router, reason, now)``; for ``ADVERT`` as
-    ``handler(router, advert, source, now)``, for ``TIMER`` as
-    ``handler(router, now, deadline)``."""
-    targets: frozenset[State]
-    """The states the router may be in afterwards (its own when nothing changes)."""
-    why: str
-    """Where the rule comes from."""
-
-
-def _rule(handler: Callable[..., list[Action]], why: str, *targets: State) -> Rule:
-    return Rule(handler, frozenset(targets), why)
-
-
 _V = VirtualRouter
 _IGNORE = _V._ignore
 
 TRANSITIONS: Mapping[tuple[State, Event], Rule] = {
     # ----------------------------------------------------------- Initialize
-    (_INIT, Event.STARTUP): _rule(
+    (_INIT, Event.STARTUP): rule(
         _V._startup,
         "RFC 9568 6.4.1: owner to Master, else Backup; keepalived: a fault held -> FAULT",
         _MASTER,
         _BACKUP,
         _FAULT,
     ),
-    (_INIT, Event.SHUTDOWN): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.ADVERT): _rule(_V._drop_not_running, "not running: counted, dropped", _INIT),
-    (_INIT, Event.TIMER): _rule(_IGNORE, "no timer runs", _INIT),
-    (_INIT, Event.FAULT): _rule(_IGNORE, "remembered in faults: startup goes to FAULT", _INIT),
-    (_INIT, Event.RECOVER): _rule(_IGNORE, "forgotten: startup goes as usual", _INIT),
-    (_INIT, Event.FORCE_MASTER): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.FORCE_BACKUP): _rule(_IGNORE, "not running", _INIT),
-    (_INIT, Event.HOLD_BACKUP): _rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.SHUTDOWN): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.ADVERT): rule(_V._drop_not_running, "not running: counted, dropped", _INIT),
+    (_INIT, Event.TIMER): rule(_IGNORE, "no timer runs", _INIT),
+    (_INIT, Event.FAULT): rule(_IGNORE, "remembered in faults: startup goes to FAULT", _INIT),
+    (_INIT, Event.RECOVER): rule(_IGNORE, "forgotten: startup goes as usual", _INIT),
+    (_INIT, Event.FORCE_MASTER): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.FORCE_BACKUP): rule(_IGNORE, "not running", _INIT),
+    (_INIT, Event.HOLD_BACKUP): rule(_IGNORE, "not running", _INIT),
     # --------------------------------------------------------------- Backup
-    (_BACKUP, Event.STARTUP): _rule(_IGNORE, "running already", _BACKUP),
-    (_BACKUP, Event.SHUTDOWN): _rule(
+    (_BACKUP, Event.STARTUP): rule(_IGNORE, "running already", _BACKUP),
+    (_BACKUP, Event.SHUTDOWN): rule(
         _V._backup_shutdown, "RFC 9568 6.4.2: cancel Master_Down_Timer", _INIT
     ),
-    (_BACKUP, Event.ADVERT): _rule(
+    (_BACKUP, Event.ADVERT): rule(
         _V._backup_advert,
         "RFC 9568 6.4.2: priority 0 -> Skew_Time; a Master we accept -> restart the timer",
         _BACKUP,
     ),
-    (_BACKUP, Event.TIMER): _rule(
+    (_BACKUP, Event.TIMER): rule(
         _V._backup_timer, "RFC 9568 6.4.2: Master_Down_Timer fires -> Master", _MASTER
     ),
-    (_BACKUP, Event.FAULT): _rule(_V._backup_fault, "keepalived: stop listening", _FAULT),
-    (_BACKUP, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Backup holds no fault", _BACKUP),
-    (_BACKUP, Event.FORCE_MASTER): _rule(
+    (_BACKUP, Event.FAULT): rule(_V._backup_fault, "keepalived: stop listening", _FAULT),
+    (_BACKUP, Event.RECOVER): rule(_IGNORE, "cannot happen: a Backup holds no fault", _BACKUP),
+    (_BACKUP, Event.FORCE_MASTER): rule(
         _V._force_master, "keepalived vrrp_sync_master: the group goes Master", _MASTER
     ),
-    (_BACKUP, Event.FORCE_BACKUP): _rule(_IGNORE, "Backup already", _BACKUP),
-    (_BACKUP, Event.HOLD_BACKUP): _rule(
+    (_BACKUP, Event.FORCE_BACKUP): rule(_IGNORE, "Backup already", _BACKUP),
+    (_BACKUP, Event.HOLD_BACKUP): rule(
         _V._hold_backup, "keepalived vrrp_sync_can_goto_master: wait again", _BACKUP
     ),
     # --------------------------------------------------------------- Master
-    (_MASTER, Event.STARTUP): _rule(_IGNORE, "running already", _MASTER),
-    (_MASTER, Event.SHUTDOWN): _rule(
+    (_MASTER, Event.STARTUP): rule(_IGNORE, "running already", _MASTER),
+    (_MASTER, Event.SHUTDOWN): rule(
         _V._master_shutdown, "RFC 9568 6.4.3: priority 0, withdraw the addresses", _INIT
     ),
-    (_MASTER, Event.ADVERT): _rule(
+    (_MASTER, Event.ADVERT): rule(
         _V._master_advert,
         "RFC 9568 6.4.3: priority 0 -> assert; better -> Backup; weaker -> assert",
         _MASTER,
         _BACKUP,
     ),
-    (_MASTER, Event.TIMER): _rule(
+    (_MASTER, Event.TIMER): rule(
         _V._master_timer, "RFC 9568 6.4.3: Adver_Timer fires -> send", _MASTER
     ),
-    (_MASTER, Event.FAULT): _rule(
+    (_MASTER, Event.FAULT): rule(
         _V._master_fault,
         "keepalived vrrp_state_leave_master: priority 0, withdraw the addresses",
         _FAULT,
     ),
-    (_MASTER, Event.RECOVER): _rule(_IGNORE, "cannot happen: a Master holds no fault", _MASTER),
-    (_MASTER, Event.FORCE_MASTER): _rule(_IGNORE, "Master already", _MASTER),
-    (_MASTER, Event.FORCE_BACKUP): _rule(
+    (_MASTER, Event.RECOVER): rule(_IGNORE, "cannot happen: a Master holds no fault", _MASTER),
+    (_MASTER, Event.FORCE_MASTER): rule(_IGNORE, "Master already", _MASTER),
+    (_MASTER, Event.FORCE_BACKUP): rule(
         _V._force_backup,
         "keepalived vrrp_sync_backup: withdraw the addresses, no priority 0",
         _BACKUP,
     ),
-    (_MASTER, Event.HOLD_BACKUP): _rule(_IGNORE, "Master already", _MASTER),
+    (_MASTER, Event.HOLD_BACKUP): rule(_IGNORE, "Master already", _MASTER),
     # ---------------------------------------------------------------- Fault
-    (_FAULT, Event.STARTUP): _rule(_IGNORE, "running already", _FAULT),
-    (_FAULT, Event.SHUTDOWN): _rule(_V._fault_shutdown, "nothing to resign from: no advert", _INIT),
-    (_FAULT, Event.ADVERT): _rule(_V._drop_fault, "keepalived: counted (fault), dropped", _FAULT),
-    (_FAULT, Event.TIMER): _rule(_IGNORE, "no timer runs", _FAULT),
-    (_FAULT, Event.FAULT): _rule(_IGNORE, "cannot happen: FAULT holds a fault", _FAULT),
-    (_FAULT, Event.RECOVER): _rule(
+    (_FAULT, Event.STARTUP): rule(_IGNORE, "running already", _FAULT),
+    (_FAULT, Event.SHUTDOWN): rule(_V._fault_shutdown, "nothing to resign from: no advert", _INIT),
+    (_FAULT, Event.ADVERT): rule(_V._drop_fault, "keepalived: counted (fault), dropped", _FAULT),
+    (_FAULT, Event.TIMER): rule(_IGNORE, "no timer runs", _FAULT),
+    (_FAULT, Event.FAULT): rule(_IGNORE, "cannot happen: FAULT holds a fault", _FAULT),
+    (_FAULT, Event.RECOVER): rule(
         _V._fault_recover,
         "keepalived try_up_instance: owner -> Master, else Backup with a fresh timer",
         _MASTER,
         _BACKUP,
     ),
-    (_FAULT, Event.FORCE_MASTER): _rule(_IGNORE, "the fault wins", _FAULT),
-    (_FAULT, Event.FORCE_BACKUP): _rule(_IGNORE, "the fault wins", _FAULT),
-    (_FAULT, Event.HOLD_BACKUP): _rule(_IGNORE, "no timer runs", _FAULT),
+    (_FAULT, Event.FORCE_MASTER): rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.FORCE_BACKUP): rule(_IGNORE, "the fault wins", _FAULT),
+    (_FAULT, Event.HOLD_BACKUP): rule(_IGNORE, "no timer runs", _FAULT),
 }
 """The state machine: what each event does in each state, and where the rule comes from.
 
@@ -855,12 +628,4 @@ Every (state, event) pair has a row. The two per-packet events (``ADVERT``,
 :meth:`VirtualRouter._transition`), so the table costs the hot path nothing.
 """
 
-_TRANSITIONS_BY_KEY: dict[tuple[State, Event], Callable[..., list[Action]]] = {
-    key: rule.handler for key, rule in TRANSITIONS.items()
-}
-_ADVERT_HANDLERS: dict[State, _AdvertHandler] = {
-    state: TRANSITIONS[(state, Event.ADVERT)].handler for state in State
-}
-_TIMER_HANDLERS: dict[State, _TimerHandler] = {
-    state: TRANSITIONS[(state, Event.TIMER)].handler for state in State
-}
+bind_table(VirtualRouter, TRANSITIONS)
