@@ -114,7 +114,9 @@ def test_a_carp_pair_elects_signs_fails_over_and_bows_out(lab: Lab, tmp_path: Pa
         took = min(
             r["t"] for r in carp_adverts(capture.records, str(h1.ipv4)) if r["t"] > bow[-1]["t"]
         )
-        assert took - bow[-1]["t"] < 0.5, took - bow[-1]["t"]
+        # At once: a CARP host's adverts wake the loop from its start, so the bow-out is
+        # acted on when it arrives, not at the next sweep of the queue.
+        assert took - bow[-1]["t"] < 0.05, took - bow[-1]["t"]
     finally:
         capture.stop()
 

@@ -265,8 +265,10 @@ class Runtime:
         for sock in {runner.rx_socket, runner.socket}:
             assert sock is not None
             self._routes.setdefault((sock.ifname, runner.family), {})[spec.vrid] = runner
-        if runner.router is not None and runner.router.state is State.MASTER:
-            self._update_urgent(runner)  # an owner: Master before its routes existed
+        if spec.is_carp or (runner.router is not None and runner.router.state is State.MASTER):
+            # An owner is Master before its routes existed; a CARP host's adverts wake us
+            # from the start (its bow-out is not priority 0: see _set_urgent).
+            self._update_urgent(runner)
         if not self._bulk:
             self._report_accept_filter([runner])
         return runner
