@@ -324,8 +324,19 @@ class Pipeline:
         return (self._task is not None and not self._task.done()) or self._preparing is not None
 
     def status(self) -> dict[str, Any]:
-        """For the state file: each backend's counters and its last call."""
-        return {name: stats.as_dict() for name, stats in self.stats.items()}
+        """For the state file: each backend's counters and its last call, and under
+        ``"status"`` what the backend says of itself when it has a ``status()`` method
+        (an IPVS pool: its real servers' health)."""
+        out: dict[str, Any] = {name: stats.as_dict() for name, stats in self.stats.items()}
+        for backend in self.backends:
+            own = getattr(backend, "status", None)
+            if not callable(own):
+                continue
+            try:
+                out[self._key(backend)]["status"] = own()
+            except Exception as exc:  # the state file must be written whatever a backend does
+                out[self._key(backend)]["status"] = {"error": f"{type(exc).__name__}: {exc}"}
+        return out
 
     async def close(self) -> None:
         """Let the running transition and the one queued behind it finish (within their

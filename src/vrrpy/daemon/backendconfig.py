@@ -27,7 +27,9 @@ thread = true                               # default: runs on its own loop in a
 ```
 
 Order of an instance's backends: its ``backends`` in the order listed, then
-its notify scripts, then its ucarp scripts, then the global ``notify_fifo``.
+its IPVS pool if it has ``[[virtual_server]]`` tables (:mod:`vrrpy.daemon.lvs`
+puts it there), then its notify scripts, then its ucarp scripts, then the
+global ``notify_fifo``.
 Becoming Master the pipeline runs them in this order (after every
 ``prepare``: DRBD is Primary and mounted before any of them), leaving Master
 in reverse: ``notify_backup`` stops the service before DRBD unmounts and

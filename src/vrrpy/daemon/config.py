@@ -104,6 +104,10 @@ the same name (keepalived's vrrp_script / track_script pair, with one name)::
     tracking_weight = false       # keepalived: sync_group_tracking_weight
     track_interface = []          # and the other track_* keys: applied to every member
 
+IPVS pools that follow an instance are ``[[virtual_server]]`` tables, keepalived's
+``virtual_server`` blocks with an ``instance`` key: :mod:`vrrpy.daemon.ipvsconfig`
+checks them (``DaemonConfig.virtual_servers``, per instance), docs/ipvs.md shows them.
+
 What the daemon gets (:class:`DaemonConfig`), besides ``global_`` and ``instances``:
 
 * ``checks: dict[str, CheckSpec]``: every object the tracking agent must run
@@ -160,7 +164,7 @@ from vrrpy.core.config import (
     virtual_addresses_problems,
     vrid_problem,
 )
-from vrrpy.daemon import backendconfig, carpconfig
+from vrrpy.daemon import backendconfig, carpconfig, ipvsconfig
 from vrrpy.runtime.realtime import DEFAULT_PRIORITY, DEFAULT_RLIMIT_RTTIME, RealtimeSettings
 from vrrpy.runtime.spec import InstanceSpec, VirtualAddress
 from vrrpy.track.model import MAX_WEIGHT, OWNER_PRIORITY, Kind, Track
@@ -333,6 +337,8 @@ class DaemonConfig:
     """Per instance name, its backends in order (:mod:`vrrpy.daemon.backendconfig`)."""
     group_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = field(default_factory=dict)
     """Per sync group name, its notify scripts (keepalived's vrrp_sync_group notify lines)."""
+    virtual_servers: dict[str, ipvsconfig.InstanceIpvs] = field(default_factory=dict)
+    """Per instance name, its ``[[virtual_server]]`` tables (:mod:`vrrpy.daemon.ipvsconfig`)."""
 
 
 def load_config(path: str | os.PathLike[str]) -> DaemonConfig:
@@ -438,7 +444,14 @@ _SYNC_GROUP_KEYS: Final = (
     *_TRACK_KEYS,
     *backendconfig.GROUP_KEYS,
 )
-_TOP_KEYS: Final = ("global", "instance", *_TRACK_TABLES, "sync_group", "backend")
+_TOP_KEYS: Final = (
+    "global",
+    "instance",
+    *_TRACK_TABLES,
+    "sync_group",
+    "backend",
+    "virtual_server",
+)
 _TOP_NAMES: Final[Mapping[str, str]] = {
     "vrrp_instance": "instance",
     "vrrp_script": "track_script",
@@ -643,8 +656,8 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
                 ConfigIssue(
                     key,
                     f"{message}: a file has [global], [[instance]], [[track_script]], "
-                    "[[track_file]], [[track_process]], [[track_ping]], [[sync_group]] "
-                    "and [[backend]]",
+                    "[[track_file]], [[track_process]], [[track_ping]], [[sync_group]], "
+                    "[[backend]] and [[virtual_server]]",
                 )
             )
 
@@ -718,6 +731,15 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
     group_backends: dict[str, tuple[backendconfig.BackendSpec, ...]] = {}
     groups = _check_sync_groups(document, issues, group_backends)
     checks, instance_tracks, sync_groups = _resolve_tracking(defined, trackers, groups, issues)
+    virtual_servers = ipvsconfig.parse_virtual_servers(
+        _array_of_tables(document, "virtual_server", issues),
+        {
+            n: str(t.get("protocol", "vrrp"))
+            for _, t in tables
+            if isinstance(n := t.get("name"), str)
+        },
+        lambda key, message: issues.append(ConfigIssue(key, message)),
+    )
 
     if issues or global_config is None:
         return None
@@ -729,6 +751,7 @@ def _check_document(document: Mapping[str, Any], issues: list[ConfigIssue]) -> D
         sync_groups=sync_groups,
         instance_backends=instance_backends,
         group_backends=group_backends,
+        virtual_servers=virtual_servers,
     )
 
 

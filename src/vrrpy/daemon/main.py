@@ -51,6 +51,7 @@ from vrrpy.runtime import realtime
 from vrrpy.runtime.errors import InstanceStartError
 
 if TYPE_CHECKING:
+    from vrrpy.daemon.lvs import Lvs
     from vrrpy.runtime.runtime import Runtime
     from vrrpy.track import Tracking, TrackingChange
 
@@ -292,6 +293,7 @@ async def _serve(
     path: str,
     backends: dict[str, list[Any]] | None = None,
     group_backends: dict[str, list[Any]] | None = None,
+    lvs: Lvs | None = None,
 ) -> int:
     from vrrpy.runtime.runtime import Runtime
 
@@ -316,6 +318,8 @@ async def _serve(
             out["sync_groups"] = runtime.group_status()
         if tracking is not None:
             out["tracking"] = tracking.status()
+        if lvs is not None:
+            out["health_agent"] = lvs.summary()
         return out
 
     tracking: Tracking | None = None
@@ -337,6 +341,8 @@ async def _serve(
     for name, objects in (group_backends or {}).items():
         runtime.set_group_backends(name, objects)
     tracking = _start_tracking(config, runtime, loop, save)
+    if lvs is not None:
+        lvs.start(loop, save)  # the real servers' checks, feeding the IPVS backends
     stopping = asyncio.Event()
     reloading = asyncio.Lock()
 
@@ -379,6 +385,10 @@ async def _serve(
                     "reload: tracking changed (track_* keys, [[track_*]] / [[ping_group]] "
                     "tables); that takes effect at the next start"
                 )
+            if fresh.virtual_servers != config.virtual_servers:
+                logger.warning(
+                    "reload: [[virtual_server]] tables changed; that takes effect at the next start"
+                )
             logger.info(
                 "reloaded %s: added %s, removed %s, restarted %s, %d unchanged",
                 path,
@@ -409,6 +419,8 @@ async def _serve(
         save()
         if tracking is not None:
             tracking.request_status()  # the answer rewrites the file with the scripts' runs
+        if lvs is not None:
+            lvs.request_status()  # likewise, each real server's check history
 
     loop.add_signal_handler(signal.SIGUSR1, usr1)
     try:
@@ -431,6 +443,8 @@ async def _serve(
         await runtime.close_backends()
         if tracking is not None:
             tracking.stop()
+        if lvs is not None:
+            lvs.stop()
         state.close()
         state.save(final)
     return 0
@@ -523,6 +537,12 @@ def main(argv: list[str] | None = None) -> int:
         name: build_backends(specs, shared)  # scripts only: nothing to import
         for name, specs in config.group_backends.items()
     }
+    lvs = None
+    if config.virtual_servers:
+        from vrrpy.daemon.lvs import Lvs
+
+        lvs = Lvs(config)
+        lvs.attach(backends, config)  # after the user's backends, before the notify scripts
     if args.check:
         print(f"{args.config}: OK ({len(config.instances)} instance(s))")
         return 0
@@ -533,7 +553,7 @@ def main(argv: list[str] | None = None) -> int:
     rt = realtime.apply(config.global_.realtime)
     logger.info("scheduling: %s", rt.describe())
     try:
-        return asyncio.run(_serve(config, args.config, backends, group_backends))
+        return asyncio.run(_serve(config, args.config, backends, group_backends, lvs))
     except InstanceStartError as exc:
         _print_issues(
             [ConfigIssue(f"instance[{exc.instance}].{exc.key}", exc.message)], args.config
