@@ -458,3 +458,30 @@ def test_the_model_imports_without_asyncio_or_subprocess() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_read_lines_returns_complete_lines_and_keeps_the_rest() -> None:
+    import os
+
+    from vrrpy.track.protocol import read_lines
+
+    read_end, write_end = os.pipe()
+    os.set_blocking(read_end, False)
+    buffer = bytearray()
+    try:
+        assert read_lines(read_end, buffer) == []  # nothing yet
+        os.write(write_end, b'{"a": 1}\n{"b"')
+        assert read_lines(read_end, buffer) == [b'{"a": 1}'] and buffer == b'{"b"'
+        os.write(write_end, b": 2}\n\n" + b"x" * 40000)
+        assert read_lines(read_end, buffer) == [b'{"b": 2}', b""]
+        os.write(write_end, b"x" * 40000)  # a line longer than one read
+        assert read_lines(read_end, buffer) == []
+        os.write(write_end, b"\n")
+        assert read_lines(read_end, buffer) == [b"x" * 80000] and buffer == b""
+        os.close(write_end)
+        write_end = -1
+        assert read_lines(read_end, buffer) is None  # the end of the stream
+    finally:
+        os.close(read_end)
+        if write_end >= 0:
+            os.close(write_end)

@@ -59,7 +59,7 @@ from vrrpy.health.checks import prepare
 from vrrpy.health.model import CheckSpec, HealthConfigError, spec_from_json, spec_to_json
 from vrrpy.health.runner import DEFAULT_MAX_IN_FLIGHT, HealthRunner
 from vrrpy.health.state import ServerChange, ServerHealth
-from vrrpy.track.protocol import decode_line, encode
+from vrrpy.track.protocol import decode_line, encode, read_lines
 
 __all__ = [
     "AGENT_COMMAND",
@@ -196,10 +196,8 @@ async def _serve(
         max_in_flight=config.max_in_flight,
     )
 
-    def handle_lines() -> None:
-        while (end := buffer.find(b"\n")) >= 0:
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
+    def handle_lines(lines: list[bytes]) -> None:
+        for line in lines:
             try:
                 request = decode_line(line)
             except ValueError:
@@ -214,16 +212,12 @@ async def _serve(
                 emit(encode({"type": "status", **status}))
 
     def readable() -> None:
-        try:
-            data = os.read(stdin, 65536)
-        except BlockingIOError:
-            return
-        if not data:
+        lines = read_lines(stdin, buffer)
+        if lines is None:
             if not done.done():
                 done.set_result(None)
             return
-        buffer.extend(data)
-        handle_lines()
+        handle_lines(lines)
 
     runner.start()
     now = loop.time()
@@ -233,7 +227,10 @@ async def _serve(
             why = "initial state: down until its checks succeed"
         emit(_health_line(server, state.health, why, "", now, initial=True))
     emit(encode({"type": "ready"}))
-    handle_lines()
+    # Requests that came with the configuration, before the loop reads the pipe.
+    *early, rest = bytes(buffer).split(b"\n")
+    buffer[:] = rest
+    handle_lines(early)
     os.set_blocking(stdin, False)
     loop.add_reader(stdin, readable)
     try:
@@ -419,23 +416,14 @@ class HealthAgent:
     def _readable(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         try:
-            data = os.read(self.proc.stdout.fileno(), 65536)
-        except BlockingIOError:
-            return
+            lines = read_lines(self.proc.stdout.fileno(), self._buffer)
         except OSError as exc:
-            data = b""
+            lines = None
             log.error("health agent pipe: %s", exc)
-        if not data:
+        if lines is None:
             self._ended()
             return
-        # Look for line ends in the new data only: a status line of megabytes arrives in
-        # many reads, and searching the whole buffer each time would be quadratic.
-        start = len(self._buffer)
-        self._buffer += data
-        while (end := self._buffer.find(b"\n", start)) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
-            start = 0
+        for line in lines:
             self.feed_line(line)
         if len(self._buffer) > _MAX_LINE:
             self.malformed += 1

@@ -45,6 +45,7 @@ from vrrpy.track.protocol import (
     ScriptSpec,
     decode_line,
     encode,
+    read_lines,
     spec_from_json,
     verdict_line,
 )
@@ -190,18 +191,12 @@ async def _serve(agent: Agent, stdin: int, emit: Callable[[bytes], None]) -> Non
     buffer = bytearray()
 
     def readable() -> None:
-        try:
-            data = os.read(stdin, 65536)
-        except BlockingIOError:
-            return
-        if not data:
+        lines = read_lines(stdin, buffer)
+        if lines is None:
             if not done.done():
                 done.set_result(None)
             return
-        buffer.extend(data)
-        while (end := buffer.find(b"\n")) >= 0:
-            line = bytes(buffer[:end])
-            del buffer[: end + 1]
+        for line in lines:
             try:
                 request = decode_line(line)
             except ValueError:

@@ -45,6 +45,7 @@ from vrrpy.track.protocol import (
     config_line,
     decode_line,
     encode,
+    read_lines,
 )
 
 __all__ = ["AGENT_COMMAND", "Tracking", "TrackingAgent"]
@@ -127,19 +128,14 @@ class TrackingAgent:
     def _readable(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         try:
-            data = os.read(self.proc.stdout.fileno(), 65536)
-        except BlockingIOError:
-            return
+            lines = read_lines(self.proc.stdout.fileno(), self._buffer)
         except OSError as exc:
-            data = b""
+            lines = None
             log.error("tracking agent pipe: %s", exc)
-        if not data:
+        if lines is None:
             self._ended()
             return
-        self._buffer += data
-        while (end := self._buffer.find(b"\n")) >= 0:
-            line = bytes(self._buffer[:end])
-            del self._buffer[: end + 1]
+        for line in lines:
             self.feed_line(line)
         if len(self._buffer) > _MAX_LINE:
             self.malformed += 1

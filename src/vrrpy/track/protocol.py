@@ -38,6 +38,7 @@ stderr is its log (plain lines), for the daemon to pass on or discard.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -319,3 +320,31 @@ def decode_line(line: bytes) -> dict[str, Any]:
     if not isinstance(doc, dict) or not isinstance(doc.get("type"), str):
         raise ValueError("not a protocol message")
     return doc
+
+
+def read_lines(fd: int, buffer: bytearray) -> list[bytes] | None:
+    """Read what the non-blocking pipe ``fd`` holds into ``buffer``; return the complete
+    lines now in it (without their newlines, removed from ``buffer``), or None at the
+    end of the stream. Nothing to read yet is ``[]``; any other ``OSError`` is raised.
+
+    Both agents (tracking, health) and their daemon-side clients read their pipes with
+    it. Line ends are looked for in the new data only (``buffer`` never holds one when
+    this returns): a status line of megabytes arrives in many reads, and searching the
+    whole buffer each time would be quadratic.
+    """
+    try:
+        data = os.read(fd, 65536)
+    except BlockingIOError:
+        return []
+    if not data:
+        return None
+    search = len(buffer)
+    buffer += data
+    lines: list[bytes] = []
+    begin = 0
+    while (end := buffer.find(b"\n", search)) >= 0:
+        lines.append(bytes(buffer[begin:end]))
+        begin = search = end + 1
+    if begin:
+        del buffer[:begin]
+    return lines
