@@ -200,6 +200,43 @@ def test_sigxcpu_drops_every_real_time_thread_and_a_timer_restores_them() -> Non
     assert seen["left"] == [time_sharing, time_sharing]
 
 
+def test_a_restored_loop_may_run_again_without_a_second_sigxcpu() -> None:
+    """The kernel zeroes its run count only when a real-time thread wakes; restore sleeps once.
+
+    Without that sleep the loop thread, dropped while spinning and since then
+    asleep only as a time-sharing thread, carried its old count (past the soft
+    limit) into real time again: the first tick that found it running sent a
+    second SIGXCPU (CI saw it once in tens of runs of the test above).
+    """
+    require_root()
+    seen = run_child(
+        """
+        import asyncio
+        realtime.RESTORE_FIRST = 60.0  # restored by hand below, not by the timer
+        state = realtime.apply(realtime.RealtimeSettings(priority=10, rlimit_rttime=200_000))
+        out = {}
+
+        async def main():
+            state.attach(asyncio.get_running_loop())
+            t = time.monotonic()
+            while time.monotonic() - t < 0.3:
+                pass
+            await asyncio.sleep(0.1)  # asleep as a time-sharing thread
+            state.restore()
+            t = time.monotonic()
+            while time.monotonic() - t < 0.03:  # 30 ms: well inside the 100 ms soft limit
+                pass
+            await asyncio.sleep(0.05)
+            out["after"] = [state.exceeded, state.dropped, policy()]
+            state.leave()
+
+        asyncio.run(main())
+        print(json.dumps(out))
+        """
+    )
+    assert seen["after"] == [1, False, [RR_RESET, 10]]
+
+
 def test_refused_real_time_and_lock_are_warnings_with_the_reason() -> None:
     require_root()
     seen = run_child(

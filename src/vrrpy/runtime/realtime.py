@@ -67,6 +67,7 @@ import resource
 import signal
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from types import FrameType
@@ -122,6 +123,8 @@ rare and brief."""
 RESTORE_FIRST: Final = 10.0
 """Seconds after a ``SIGXCPU`` before real-time scheduling is tried again (doubling each time)."""
 RESTORE_MAX: Final = 600.0
+RESTORE_NAP: Final = 0.0001
+"""Seconds of sleep after a restore: it zeroes the kernel's count (see :meth:`Realtime.restore`)."""
 
 _MCL_CURRENT: Final = 1
 _MCL_FUTURE: Final = 2
@@ -335,6 +338,13 @@ class Realtime:
         with self._lock:
             self.dropped = False
         count = self._set_all(real_time=True)
+        # The kernel's count of real-time time without a sleep (``rt.timeout``) is
+        # zeroed only when a real-time thread wakes, and this thread (the loop's, that
+        # usually was the one spinning) last slept while time-sharing: its count is
+        # still past the soft limit we just put back, so the next tick that found it
+        # running would send SIGXCPU again at once (one restore in tens, CI saw it).
+        # A real sleep now, as a real-time thread, zeroes it: 0.1 ms, once per restore.
+        time.sleep(RESTORE_NAP)
         logger.warning("real-time scheduling restored for %d thread(s)", count)
 
     def _set_all(self, real_time: bool) -> int:
