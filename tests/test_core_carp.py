@@ -148,7 +148,7 @@ def test_every_state_event_pair_has_a_rule() -> None:
 def test_startup_goes_backup_with_our_master_down_timer() -> None:
     r = make(advskew=100)
     actions = r.startup(10.0)
-    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup", "startup")]
     assert r.get_timer() == pytest.approx(10.0 + 3 + 100 / 256)
     assert r.master_adver_interval_cs == pytest.approx(100 + 100 * 100 / 256)
 
@@ -343,12 +343,14 @@ def test_backup_takes_over_from_a_more_demoted_master_even_without_preempt() -> 
     r = backup(advskew=100)
     actions = r.receive_packet(*packet(advert(advskew=0, demote=1)), 1.0)
     assert r.state is State.MASTER and "demoted" in actions[-1].reason
+    assert actions[-1].code == "preempt"
 
 
 def test_backup_takes_over_from_a_master_slower_than_its_master_down_interval() -> None:
     r = backup()  # master down 3 s
     actions = r.receive_packet(*packet(advert(advbase=4)), 1.0)
     assert r.state is State.MASTER and "slower than our master-down" in actions[-1].reason
+    assert actions[-1].code == "preempt"
 
 
 def test_backup_takes_over_at_once_on_a_bow_out_whatever_its_advbase() -> None:
@@ -356,6 +358,7 @@ def test_backup_takes_over_at_once_on_a_bow_out_whatever_its_advbase() -> None:
         r = backup(advbase=advbase)
         actions = r.receive_packet(*packet(advert(advskew=255, advbase=255)), 1.0)
         assert r.state is State.MASTER and "bowed out" in actions[-1].reason
+        assert actions[-1].code == "master_resigned"
         assert r.counters.priority_zero_received == 1
 
 
@@ -439,7 +442,9 @@ def test_master_fault_bows_out_and_recovery_returns_to_backup() -> None:
     assert snapshot(r) == before and r.counters.drops == {"fault": 1}
     assert r.recover("link eth0 down", 3.0) == []
     actions = r.recover("ping lost", 4.0)
-    assert actions == [Transition(State.FAULT, State.BACKUP, "fault cleared: ping lost")]
+    assert actions == [
+        Transition(State.FAULT, State.BACKUP, "fault cleared: ping lost", "fault_cleared")
+    ]
     assert r.get_timer() == 7.0
 
 

@@ -65,7 +65,7 @@ def test_master_entering_fault_resigns_with_priority_zero_then_withdraws_the_add
     assert actions == [
         SendAdvertisement(r.advertisement(0)),
         RemoveAddresses(VIP),
-        Transition(State.MASTER, State.FAULT, "fault: link eth0 down"),
+        Transition(State.MASTER, State.FAULT, "fault: link eth0 down", "fault"),
     ]
     assert r.state is State.FAULT
     assert r.get_timer() is None
@@ -78,7 +78,7 @@ def test_master_entering_fault_resigns_with_priority_zero_then_withdraws_the_add
 def test_backup_entering_fault_just_transitions_and_stops_its_timer() -> None:
     r = backup()
     assert r.fault("script chk_nginx failed", 1.0) == [
-        Transition(State.BACKUP, State.FAULT, "fault: script chk_nginx failed")
+        Transition(State.BACKUP, State.FAULT, "fault: script chk_nginx failed", "fault")
     ]
     assert r.get_timer() is None
     assert r.counters.last_transition_reason == "fault: script chk_nginx failed"
@@ -107,7 +107,9 @@ def test_fault_is_a_set_of_reasons_and_fault_lasts_while_any_is_held() -> None:
     assert r.state is State.FAULT
     assert r.recover("not held", 2.1) == []
     actions = r.recover("ping 192.0.2.1 lost", 3.0)
-    assert actions == [Transition(State.FAULT, State.BACKUP, "fault cleared: ping 192.0.2.1 lost")]
+    assert actions == [
+        Transition(State.FAULT, State.BACKUP, "fault cleared: ping 192.0.2.1 lost", "fault_cleared")
+    ]
     assert r.faults == ()
 
 
@@ -146,7 +148,7 @@ def test_the_address_owner_recovers_straight_to_master() -> None:
     actions = r.recover("link eth0 down", 2.0)
     assert kinds(actions) == [SendAdvertisement, AddAddresses, Announce, Transition]
     assert actions[-1] == Transition(
-        State.FAULT, State.MASTER, "fault cleared: link eth0 down (address owner)"
+        State.FAULT, State.MASTER, "fault cleared: link eth0 down (address owner)", "fault_cleared"
     )
 
 
@@ -168,7 +170,7 @@ def test_a_fault_raised_before_startup_is_remembered_and_startup_goes_to_fault()
     assert r.fault("link eth0 down", 0.0) == []
     assert r.state is State.INITIALIZE
     assert r.startup(1.0) == [
-        Transition(State.INITIALIZE, State.FAULT, "startup; fault: link eth0 down")
+        Transition(State.INITIALIZE, State.FAULT, "startup; fault: link eth0 down", "fault")
     ]
     assert r.get_timer() is None
     assert r.recover("link eth0 down", 2.0)[-1].new is State.BACKUP  # type: ignore[union-attr]
@@ -185,13 +187,13 @@ def test_a_fault_cleared_before_startup_is_forgotten() -> None:
     r = make()
     r.fault("link", 0.0)
     assert r.recover("link", 0.5) == []
-    assert r.startup(1.0) == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert r.startup(1.0) == [Transition(State.INITIALIZE, State.BACKUP, "startup", "startup")]
 
 
 def test_shutdown_from_fault_sends_nothing_and_keeps_the_faults() -> None:
     r = master()
     r.fault("link", 1.0)
-    assert r.shutdown(2.0) == [Transition(State.FAULT, State.INITIALIZE, "shutdown")]
+    assert r.shutdown(2.0) == [Transition(State.FAULT, State.INITIALIZE, "shutdown", "shutdown")]
     assert r.faults == ("link",)
     assert r.startup(3.0)[-1].new is State.FAULT  # type: ignore[union-attr]
 
@@ -258,7 +260,9 @@ def test_a_master_whose_priority_drops_below_a_preempting_backup_is_taken_over()
     r = master(priority=200)
     r.set_priority(50, 1.0)
     actions = r.receive_advert(advert(100), PEER, 1.5)  # the preempting Backup's advert
-    assert actions[-1] == Transition(State.MASTER, State.BACKUP, f"higher priority 100 from {PEER}")
+    assert actions[-1] == Transition(
+        State.MASTER, State.BACKUP, f"higher priority 100 from {PEER}", "preempted"
+    )
 
 
 # ------------------------------------------------------- the Backup's repeats

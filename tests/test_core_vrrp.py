@@ -80,7 +80,7 @@ def test_timer_formulas_match_rfc_9568_and_the_shared_reference_figures() -> Non
 def test_startup_non_owner_goes_backup_with_master_down_timer() -> None:
     r = make(priority=100)
     actions = r.startup(10.0)
-    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup")]
+    assert actions == [Transition(State.INITIALIZE, State.BACKUP, "startup", "startup")]
     assert r.get_timer() == pytest.approx(10.0 + 3.609375)
 
 
@@ -170,7 +170,7 @@ def test_backup_priority_zero_sets_timer_to_skew_time() -> None:
 def test_backup_shutdown_goes_initialize_silently() -> None:
     r = make()
     r.startup(0.0)
-    assert r.shutdown(1.0) == [Transition(State.BACKUP, State.INITIALIZE, "shutdown")]
+    assert r.shutdown(1.0) == [Transition(State.BACKUP, State.INITIALIZE, "shutdown", "shutdown")]
     assert r.get_timer() is None
 
 
@@ -785,3 +785,46 @@ def test_a_flood_of_strangers_adverts_changes_neither_state_nor_timer(
     assert r.counters.drops == {"not_a_peer": len(flood)}
     assert r.counters.adverts_sent == sent
     assert r.counters.split_brains == 0 and r.counters.adverts_received == (0 if as_master else 1)
+
+
+# ------------------------------------------------------ transition codes
+
+
+def test_every_transition_carries_a_stable_code_and_is_counted_by_it() -> None:
+    """The reason is for humans (it names peers); the code is what metrics count."""
+    r = make(priority=100)
+    assert [t.code for t in r.startup(0.0) if isinstance(t, Transition)] == ["startup"]
+    r.receive_advert(advert(0), PEER_HIGH, 1.0)  # a Master resigns: Skew_Time
+    taken = [a for a in r.handle_timer(r.get_timer()) if isinstance(a, Transition)]  # type: ignore[arg-type]
+    assert [(t.new, t.code) for t in taken] == [(State.MASTER, "master_resigned")]
+    assert r.master_down_at is not None and r.master_down_at == pytest.approx(1.0 + 0.609375)
+    stepped = r.receive_advert(advert(200), PEER_HIGH, 3.0)
+    assert [t.code for t in stepped if isinstance(t, Transition)] == ["preempted"]
+    again = [a for a in r.handle_timer(r.get_timer()) if isinstance(a, Transition)]  # type: ignore[arg-type]
+    assert [t.code for t in again] == ["master_down"]
+    assert [t.code for t in r.fault("link down", 9.0) if isinstance(t, Transition)] == ["fault"]
+    assert [t.code for t in r.recover("link down", 9.5) if isinstance(t, Transition)] == [
+        "fault_cleared"
+    ]
+    assert [t.code for t in r.shutdown(10.0) if isinstance(t, Transition)] == ["shutdown"]
+    assert r.counters.transitions_by == {
+        "INIT": {"BACKUP": {"startup": 1}},
+        "BACKUP": {
+            "MASTER": {"master_resigned": 1, "master_down": 1},
+            "INIT": {"shutdown": 1},
+        },
+        "MASTER": {"BACKUP": {"preempted": 1}, "FAULT": {"fault": 1}},
+        "FAULT": {"BACKUP": {"fault_cleared": 1}},
+    }
+    assert r.counters.as_dict()["transitions_by"] == r.counters.transitions_by
+    owner = make(priority=255)
+    assert [t.code for t in owner.startup(0.0) if isinstance(t, Transition)] == ["owner"]
+
+
+def test_an_unknown_authentication_type_is_told_from_a_mismatched_one() -> None:
+    """keepalived's exporter counts them apart (invalid type above 2, IP AH)."""
+    r = make(priority=100, version=2, auth_pass="secret")
+    r.startup(0.0)
+    r.receive_advert(advert(100, version=2, auth_type=7), PEER_HIGH, 1.0)
+    r.receive_advert(advert(100, version=2, auth_type=0), PEER_HIGH, 1.0)
+    assert r.counters.drops == {"invalid_auth_type": 1, "auth_type_mismatch": 1}

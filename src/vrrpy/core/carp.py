@@ -504,8 +504,12 @@ class CarpRouter(RouterCore):
 
     def _startup(self, _reason: str, now: float) -> list[Action]:
         if self._faults:
-            return [self._transition(_INIT, _FAULT, f"startup; fault: {self._fault_text()}", now)]
-        return self._enter_backup(now, _INIT, "startup")
+            return [
+                self._transition(
+                    _INIT, _FAULT, f"startup; fault: {self._fault_text()}", now, "fault"
+                )
+            ]
+        return self._enter_backup(now, _INIT, "startup", "startup")
 
     # ------------------------------------------------ handlers: BACKUP
 
@@ -529,11 +533,16 @@ class CarpRouter(RouterCore):
         if advbase == BOW_OUT_ADVBASE and advskew == BOW_OUT_ADVSKEW:
             # OpenBSD's rule below ("guaranteed to time out") catches the bow-out for
             # advbase < 86; for longer ones it is taken as what it says all the same.
-            return self._become_master(now, _BACKUP, f"master {source} bowed out")
+            return self._become_master(
+                now, _BACKUP, f"master {source} bowed out", "master_resigned"
+            )
         mine = self.demote
         if advert.demote > mine:
             return self._become_master(
-                now, _BACKUP, f"master {source} is demoted ({advert.demote} > {mine})"
+                now,
+                _BACKUP,
+                f"master {source} is demoted ({advert.demote} > {mine})",
+                "preempt",
             )
         theirs = advbase * 256 + advskew
         if (
@@ -545,6 +554,7 @@ class CarpRouter(RouterCore):
                 now,
                 _BACKUP,
                 f"preempting slower master {source} (advbase {advbase} advskew {advskew})",
+                "preempt",
             )
         interval_cs = carp_interval_cs(advbase, advskew)
         if interval_cs / 100.0 > self._master_down:
@@ -553,6 +563,7 @@ class CarpRouter(RouterCore):
                 _BACKUP,
                 f"master {source} advertises every {interval_cs / 100.0:g}s, "
                 f"slower than our master-down interval",
+                "preempt",
             )
         self.master_address = source
         self.master_adver_interval_cs = interval_cs
@@ -560,12 +571,13 @@ class CarpRouter(RouterCore):
         self._repeat = (advert, source)
         return []
 
-    def _backup_timer(self, now: float, _deadline: float) -> list[Action]:
+    def _backup_timer(self, now: float, deadline: float) -> list[Action]:
+        self.master_down_at = deadline
         if self.master_address is not None:
             reason = f"no advert from master {self.master_address} for the master-down interval"
         else:
             reason = "no master heard for the master-down interval"
-        return self._become_master(now, _BACKUP, reason)
+        return self._become_master(now, _BACKUP, reason, "master_down")
 
     # ------------------------------------------------ handlers: MASTER
 
@@ -617,7 +629,7 @@ class CarpRouter(RouterCore):
             if self.config.yield_advert:
                 actions.append(self._send())
             actions.append(RemoveAddresses(self._vips))
-            actions.append(self._transition(_MASTER, _BACKUP, reason, now))
+            actions.append(self._transition(_MASTER, _BACKUP, reason, now, "preempted"))
             return actions
         self.counters.lower_priority_discarded += 1
         self._split_brain(source, advert, now)
@@ -646,7 +658,7 @@ class CarpRouter(RouterCore):
     # ------------------------------------------------ handlers: FAULT
 
     def _fault_recover(self, reason: str, now: float) -> list[Action]:
-        return self._enter_backup(now, _FAULT, f"fault cleared: {reason}")
+        return self._enter_backup(now, _FAULT, f"fault cleared: {reason}", "fault_cleared")
 
     # ---------------------------------------------------------- receive checks
 
@@ -766,7 +778,7 @@ class CarpRouter(RouterCore):
             action = self._sends[shape] = SendAdvertisement(self.advertisement(bow_out))
         return action
 
-    def _become_master(self, now: float, old: State, reason: str) -> list[Action]:
+    def _become_master(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         """OpenBSD's ``carp_master_down``: advertise, then the addresses, then announce
         them (the order of the VRRP core's ``_become_master``)."""
         self._deadline = now + self._interval
@@ -776,15 +788,15 @@ class CarpRouter(RouterCore):
             self._send(),
             AddAddresses(self._vips),
             Announce(self._vips),
-            self._transition(old, _MASTER, reason, now),
+            self._transition(old, _MASTER, reason, now, code),
         ]
 
-    def _enter_backup(self, now: float, old: State, reason: str) -> list[Action]:
+    def _enter_backup(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         """Backup with no Master known yet: a fresh master-down timer."""
         self._forget_master()
         self.master_adver_interval_cs = self._interval_cs
         self._deadline = now + self._master_down
-        return [self._transition(old, _BACKUP, reason, now)]
+        return [self._transition(old, _BACKUP, reason, now, code)]
 
     def _forget_master(self) -> None:
         self._deadline = None

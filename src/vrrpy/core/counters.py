@@ -35,6 +35,8 @@ class Counters:
     last_transition: float | None = None
     """Time (caller's clock) of the last state change."""
     last_transition_reason: str = ""
+    transitions_by: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    """State changes as ``{old: {new: {code: n}}}`` (codes: ``actions.TRANSITION_CODES``)."""
     drops: dict[str, int] = field(default_factory=dict)
     """Adverts dropped, by reason: nothing about them reached the state machine."""
     anomalies: dict[str, int] = field(default_factory=dict)
@@ -44,6 +46,11 @@ class Counters:
     def drop(self, reason: str) -> None:
         """Count one dropped packet for ``reason``."""
         self.drops[reason] = self.drops.get(reason, 0) + 1
+
+    def count_transition(self, old: str, new: str, code: str) -> None:
+        """Count one state change from ``old`` to ``new`` for ``code``."""
+        codes = self.transitions_by.setdefault(old, {}).setdefault(new, {})
+        codes[code] = codes.get(code, 0) + 1
 
     @property
     def dropped(self) -> int:
@@ -55,7 +62,13 @@ class Counters:
         out: dict[str, object] = {name: getattr(self, name) for name in _SCALARS}
         out["drops"] = dict(self.drops)
         out["anomalies"] = dict(self.anomalies)
+        out["transitions_by"] = {
+            old: {new: dict(codes) for new, codes in news.items()}
+            for old, news in self.transitions_by.items()
+        }
         return out
 
 
-_SCALARS = tuple(f.name for f in fields(Counters) if f.name not in ("drops", "anomalies"))
+_SCALARS = tuple(
+    f.name for f in fields(Counters) if f.name not in ("drops", "anomalies", "transitions_by")
+)

@@ -79,6 +79,7 @@ class RouterCore:
     _on_timer: Handler
     _log_prefix: str
     _vips: tuple[Any, ...]
+    master_down_at: float | None
 
     def _init_core(self, log: logging.Logger, label: str) -> None:
         self.state = State.INITIALIZE
@@ -90,6 +91,9 @@ class RouterCore:
         """While Master: when the current split-brain episode ends if no other Master is
         heard again (None: no episode)."""
         self._repeat = None
+        self.master_down_at = None
+        """The Master_Down_Timer deadline (caller's clock) of the last takeover it made
+        (a runtime measures from it to the first announcement); None before any."""
         self._log = log
         self._droplog = DropLog(log)
         self._warnlog = DropLog(log, level=logging.WARNING, interval=60.0)
@@ -223,10 +227,10 @@ class RouterCore:
         """The advert a Master leaves with: VRRP's priority 0, CARP's bow-out."""
         raise NotImplementedError
 
-    def _become_master(self, now: float, old: State, reason: str) -> list[Action]:
+    def _become_master(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         raise NotImplementedError
 
-    def _enter_backup(self, now: float, old: State, reason: str) -> list[Action]:
+    def _enter_backup(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         raise NotImplementedError
 
     def _forget_master(self) -> None:
@@ -236,15 +240,19 @@ class RouterCore:
 
     def _backup_shutdown(self, reason: str, now: float) -> list[Action]:
         self._deadline = None
-        return [self._transition(State.BACKUP, State.INITIALIZE, reason, now)]
+        return [self._transition(State.BACKUP, State.INITIALIZE, reason, now, "shutdown")]
 
     def _backup_fault(self, _reason: str, now: float) -> list[Action]:
         """keepalived: a Backup in FAULT stops listening; it has nothing to withdraw."""
         self._forget_master()
-        return [self._transition(State.BACKUP, State.FAULT, f"fault: {self._fault_text()}", now)]
+        return [
+            self._transition(
+                State.BACKUP, State.FAULT, f"fault: {self._fault_text()}", now, "fault"
+            )
+        ]
 
     def _force_master(self, reason: str, now: float) -> list[Action]:
-        return self._become_master(now, State.BACKUP, reason)
+        return self._become_master(now, State.BACKUP, reason, "sync_group")
 
     def _hold_backup(self, _reason: str, now: float) -> list[Action]:
         self._repeat = None
@@ -259,7 +267,7 @@ class RouterCore:
         return [
             self._resignation(),
             RemoveAddresses(self._vips),
-            self._transition(_MASTER, State.INITIALIZE, reason, now),
+            self._transition(_MASTER, State.INITIALIZE, reason, now, "shutdown"),
         ]
 
     def _master_fault(self, _reason: str, now: float) -> list[Action]:
@@ -269,13 +277,16 @@ class RouterCore:
         return [
             self._resignation(),
             RemoveAddresses(self._vips),
-            self._transition(_MASTER, State.FAULT, f"fault: {self._fault_text()}", now),
+            self._transition(_MASTER, State.FAULT, f"fault: {self._fault_text()}", now, "fault"),
         ]
 
     def _force_backup(self, reason: str, now: float) -> list[Action]:
         """keepalived's vrrp_sync_backup: leave Master without a resignation advert."""
         self._split_brain_until = None
-        return [RemoveAddresses(self._vips), *self._enter_backup(now, _MASTER, reason)]
+        return [
+            RemoveAddresses(self._vips),
+            *self._enter_backup(now, _MASTER, reason, "sync_group"),
+        ]
 
     def _drop_not_running(self, _advert: object, _source: object, now: float) -> list[Action]:
         self._drop("not_running", now, "")
@@ -287,7 +298,7 @@ class RouterCore:
 
     def _fault_shutdown(self, reason: str, now: float) -> list[Action]:
         """Nothing to resign from: a faulted router sends nothing and holds nothing."""
-        return [self._transition(State.FAULT, State.INITIALIZE, reason, now)]
+        return [self._transition(State.FAULT, State.INITIALIZE, reason, now, "shutdown")]
 
     def _ignore(self, *_args: object) -> list[Action]:
         return []
@@ -297,9 +308,12 @@ class RouterCore:
     def _fault_text(self) -> str:
         return "; ".join(self._faults)
 
-    def _transition(self, old: State, new: State, reason: str, now: float) -> Transition:
+    def _transition(self, old: State, new: State, reason: str, now: float, code: str) -> Transition:
         """Enter ``new``: the one place the state changes, and where the per-advert
-        and per-timer handlers of the new state are looked up in the table."""
+        and per-timer handlers of the new state are looked up in the table.
+
+        ``code`` is one of :data:`~vrrpy.core.actions.TRANSITION_CODES`: ``reason``
+        is for humans (addresses, priorities in it), the code for counting."""
         self.state = new
         self._on_advert = self._advert_handlers[new]
         self._on_timer = self._timer_handlers[new]
@@ -308,11 +322,12 @@ class RouterCore:
         counters.transitions += 1
         counters.last_transition = now
         counters.last_transition_reason = reason
+        counters.count_transition(old.value, new.value, code)
         if new is _MASTER:
             counters.became_master += 1
         elif old is _MASTER:
             counters.released_master += 1
-        return Transition(old, new, reason)
+        return Transition(old, new, reason, code)
 
     def _drop(self, reason: str, now: float, detail: str, *args: object) -> None:
         self.counters.drop(reason)

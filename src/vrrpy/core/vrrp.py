@@ -200,10 +200,16 @@ class VirtualRouter(RouterCore):
     def _startup(self, _reason: str, now: float) -> list[Action]:
         self._started_at = now
         if self._faults:
-            return [self._transition(_INIT, _FAULT, f"startup; fault: {self._fault_text()}", now)]
+            return [
+                self._transition(
+                    _INIT, _FAULT, f"startup; fault: {self._fault_text()}", now, "fault"
+                )
+            ]
         if self.priority == 255:
-            return self._become_master(now, _INIT, "startup as address owner (priority 255)")
-        return self._enter_backup(now, _INIT, "startup")
+            return self._become_master(
+                now, _INIT, "startup as address owner (priority 255)", "owner"
+            )
+        return self._enter_backup(now, _INIT, "startup", "startup")
 
     # ---------------------------------------------------- handlers: Backup (6.4.2)
 
@@ -265,16 +271,20 @@ class VirtualRouter(RouterCore):
         self.counters.lower_priority_discarded += 1
         return []
 
-    def _backup_timer(self, now: float, _deadline: float) -> list[Action]:
+    def _backup_timer(self, now: float, deadline: float) -> list[Action]:
         """Master_Down_Timer fired: RFC 9568 6.4.2, become Master."""
         resigned = self._resign_from
+        self.master_down_at = deadline
         if resigned is not None:
             reason = f"master {resigned} resigned (priority 0), Skew_Time elapsed"
+            code = "master_resigned"
         elif self.master_address is not None:
             reason = f"no advert from master {self.master_address} for Master_Down_Interval"
+            code = "master_down"
         else:
             reason = "no master heard for Master_Down_Interval"
-        return self._become_master(now, _BACKUP, reason)
+            code = "master_down"
+        return self._become_master(now, _BACKUP, reason, code)
 
     # ---------------------------------------------------- handlers: Master (6.4.3)
 
@@ -308,7 +318,7 @@ class VirtualRouter(RouterCore):
                 # hosts may have followed our announcements while we were both Master.
                 actions.append(self._send(self.priority))
             actions.append(RemoveAddresses(self._vips))
-            actions.append(self._transition(_MASTER, _BACKUP, reason, now))
+            actions.append(self._transition(_MASTER, _BACKUP, reason, now, "preempted"))
             return actions
         # A weaker router claims Master: a split brain (a partition healing, or a Backup
         # that cannot hear us). Only a router that believes it is Master sends adverts.
@@ -354,8 +364,10 @@ class VirtualRouter(RouterCore):
         A preempt_delay counts again from here, as from a startup."""
         self._started_at = now
         if self.priority == 255:
-            return self._become_master(now, _FAULT, f"fault cleared: {reason} (address owner)")
-        return self._enter_backup(now, _FAULT, f"fault cleared: {reason}")
+            return self._become_master(
+                now, _FAULT, f"fault cleared: {reason} (address owner)", "fault_cleared"
+            )
+        return self._enter_backup(now, _FAULT, f"fault cleared: {reason}", "fault_cleared")
 
     # ---------------------------------------------------------- receive checks
 
@@ -431,7 +443,10 @@ class VirtualRouter(RouterCore):
                 self._drop("interval_mismatch", now, "%ss from %s", advert.interval, source)
                 return None
             if advert.auth_type != cfg.auth_type:
-                self._drop("auth_type_mismatch", now, "type %d from %s", advert.auth_type, source)
+                # keepalived tells a type it does not know (above 2, IP AH) from one it
+                # knows but was not told to use; its exporter has a counter for each.
+                why = "invalid_auth_type" if advert.auth_type > 2 else "auth_type_mismatch"
+                self._drop(why, now, "type %d from %s", advert.auth_type, source)
                 return None
             if cfg.auth_type and advert.auth_data != cfg.auth_data:
                 self._drop("auth_failure", now, "from %s", source)
@@ -485,7 +500,7 @@ class VirtualRouter(RouterCore):
 
     # ---------------------------------------------------------------- helpers
 
-    def _become_master(self, now: float, old: State, reason: str) -> list[Action]:
+    def _become_master(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         self._deadline = now + self.config.interval_cs / 100.0
         self.master_address = self.config.primary_address
         self.master_priority = self.priority
@@ -495,15 +510,15 @@ class VirtualRouter(RouterCore):
             self._send(self.priority),
             AddAddresses(self._vips),
             Announce(self._vips),
-            self._transition(old, _MASTER, reason, now),
+            self._transition(old, _MASTER, reason, now, code),
         ]
 
-    def _enter_backup(self, now: float, old: State, reason: str) -> list[Action]:
+    def _enter_backup(self, now: float, old: State, reason: str, code: str) -> list[Action]:
         """Backup with no Master known yet: our own interval, a fresh Master_Down_Timer."""
         self._forget_master()
         self.master_adver_interval_cs = self.config.interval_cs
         self._deadline = now + self.master_down_interval
-        return [self._transition(old, _BACKUP, reason, now)]
+        return [self._transition(old, _BACKUP, reason, now, code)]
 
     def _forget_master(self) -> None:
         self._deadline = None

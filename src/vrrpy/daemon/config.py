@@ -24,6 +24,7 @@ The file format (every key but the required ones has the default shown)::
     realtime_priority = 10        # SCHED_RR priority of the event loop; 0 = time-sharing
     lock_memory = true            # mlockall: never wait for a page to come back from disk
     rlimit_rttime = 1000000       # microseconds at real-time priority without sleeping; 0 = none
+    # metrics_listen = "127.0.0.1:9165"   # Prometheus /metrics (and the status page); off if unset
 
     [[instance]]
     name = "VI_1"                 # required
@@ -132,6 +133,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import grp
+import ipaddress
 import math
 import os
 import pwd
@@ -262,6 +264,10 @@ class GlobalConfig:
     memory is locked, and a thread that runs ``rlimit_rttime`` microseconds at
     real-time priority without sleeping is stopped (dropped to time-sharing at
     half, killed at the full figure).
+
+    ``metrics_listen`` (``"127.0.0.1:9165"``, ``"[::1]:9165"``; unset: off) is
+    where the read-only HTTP endpoint listens: Prometheus text at
+    ``/metrics`` (:mod:`vrrpy.observe`). Port 9165 is keepalived-exporter's.
     """
 
     state_file: str = DEFAULT_STATE_FILE
@@ -270,6 +276,7 @@ class GlobalConfig:
     realtime_priority: int = DEFAULT_PRIORITY
     lock_memory: bool = True
     rlimit_rttime: int = DEFAULT_RLIMIT_RTTIME
+    metrics_listen: tuple[str, int] | None = None
 
     @property
     def realtime(self) -> RealtimeSettings:
@@ -417,6 +424,7 @@ _GLOBAL_KEYS: Final = (
     "realtime_priority",
     "lock_memory",
     "rlimit_rttime",
+    "metrics_listen",
     *backendconfig.GLOBAL_KEYS,
 )
 _RT_PRIORITY_MAX: Final = 99  # Linux's sched_get_priority_max(SCHED_RR), fixed
@@ -820,6 +828,14 @@ def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | No
             f"got {rlimit_rttime}",
         )
 
+    metrics_listen = None
+    if "metrics_listen" in table:
+        text = section.string("metrics_listen")
+        if text is not None:
+            metrics_listen, problem = parse_listen(text)
+            if problem:
+                section.issue("metrics_listen", problem)
+
     if len(issues) > start or state_file is None or log_level is None:
         return None
     assert realtime_priority is not None and lock_memory is not None
@@ -831,7 +847,34 @@ def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | No
         realtime_priority=realtime_priority,
         lock_memory=lock_memory,
         rlimit_rttime=rlimit_rttime,
+        metrics_listen=metrics_listen,
     )
+
+
+def parse_listen(text: str) -> tuple[tuple[str, int] | None, str | None]:
+    """``"ADDRESS:PORT"`` (IPv6 in brackets) as ``((address, port), None)``, or ``(None, why)``.
+
+    The address must be an IP literal: a host name would bind to whatever it
+    resolves to at start, and this endpoint must listen exactly where it was
+    told (loopback unless the user says otherwise).
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep or not host:
+        return None, f'must be "ADDRESS:PORT" (e.g. "127.0.0.1:9165"), got {_quote(text)}'
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        bracketed = True
+    else:
+        bracketed = False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None, f"the address must be an IP address, got {_quote(host)}"
+    if address.version == 6 and not bracketed:
+        return None, f'an IPv6 address goes in brackets ("[{host}]:9165"), got {_quote(text)}'
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        return None, f"the port must be 1..65535, got {_quote(port_text)}"
+    return (str(address), int(port_text)), None
 
 
 def _check_instance(

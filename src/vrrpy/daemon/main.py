@@ -52,6 +52,7 @@ from vrrpy.runtime.errors import InstanceStartError
 
 if TYPE_CHECKING:
     from vrrpy.daemon.lvs import Lvs
+    from vrrpy.observe.server import MetricsServer
     from vrrpy.runtime.runtime import Runtime
     from vrrpy.track import Tracking, TrackingChange
 
@@ -423,7 +424,12 @@ async def _serve(
             lvs.request_status()  # likewise, each real server's check history
 
     loop.add_signal_handler(signal.SIGUSR1, usr1)
+    metrics: MetricsServer | None = None
     try:
+        listen = config.global_.metrics_listen
+        if listen is not None:
+            # Before the first instance: a taken port fails the start, not a scrape later.
+            metrics = _start_metrics(listen, runtime, lambda: tracking, state)
         with relaxed():
             await runtime.start_async(config.instances)
         starting = False
@@ -447,7 +453,32 @@ async def _serve(
             lvs.stop()
         state.close()
         state.save(final)
+        if metrics is not None:
+            metrics.stop()
     return 0
+
+
+def _start_metrics(
+    listen: tuple[str, int],
+    runtime: Runtime,
+    tracking: Callable[[], Tracking | None],
+    state: StateFile,
+) -> MetricsServer:
+    """``[global] metrics_listen``: the Prometheus endpoint (:mod:`vrrpy.daemon.metrics`)."""
+    from vrrpy.daemon.metrics import start_metrics
+
+    def tracked() -> dict[str, Any]:
+        current = tracking()
+        return current.status() if current is not None else {}
+
+    host, port = listen
+    where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    try:
+        server = start_metrics(listen, runtime, tracked, lambda: state.errors)
+    except OSError as exc:
+        raise OSError(f"metrics_listen {where}: {exc.strerror or exc}") from exc
+    logger.info("metrics: http://%s/metrics", where)
+    return server
 
 
 def _start_tracking(

@@ -39,14 +39,17 @@ def render(
     instances: list[Mapping[str, Any]],
     log_level: str = "info",
     tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+    global_: Mapping[str, Any] | None = None,
 ) -> str:
     """A vrrpyd TOML file; ``tables``: other arrays of tables (``track_script``, ``sync_group``,
-    ...), each a list of tables, written after the instances."""
+    ...), each a list of tables, written after the instances; ``global_``: more ``[global]``
+    keys."""
     lines = [
         "[global]",
         f"state_file = {toml_value(str(state_file))}",
         f'log_level = "{log_level}"',
     ]
+    lines += [f"{key} = {toml_value(value)}" for key, value in (global_ or {}).items()]
     for inst in instances:
         lines += ["", "[[instance]]"]
         lines += [f"{key} = {toml_value(value)}" for key, value in inst.items()]
@@ -66,9 +69,11 @@ class Daemon:
         workdir: Path,
         instances: list[Mapping[str, Any]],
         tables: Mapping[str, list[Mapping[str, Any]]] | None = None,
+        global_: Mapping[str, Any] | None = None,
     ) -> None:
         self.host = host
         self.tables = tables
+        self.global_ = global_
         self.dir = workdir / host.name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.conf = self.dir / "vrrpyd.toml"
@@ -78,7 +83,9 @@ class Daemon:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def write(self, instances: list[Mapping[str, Any]]) -> None:
-        self.conf.write_text(render(self.state_file, instances, tables=self.tables))
+        self.conf.write_text(
+            render(self.state_file, instances, tables=self.tables, global_=self.global_)
+        )
 
     def start(self) -> Daemon:
         log = open(self.log, "ab")  # noqa: SIM115 - owned by the child

@@ -48,11 +48,16 @@ reset Prometheus sees (``process_start_time_seconds`` changes).
 from __future__ import annotations
 
 import math
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import pairwise
 from typing import Any, Final
+
+from vrrpy.observe.histogram import (
+    ADVERT_INTERARRIVAL_BUCKETS,
+    TAKEOVER_BUCKETS,
+    Histogram,
+    cumulative_counts,
+)
 
 __all__ = [
     "ADVERT_INTERARRIVAL_BUCKETS",
@@ -79,40 +84,6 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 STATE_VALUES: Final[Mapping[str, int]] = {"INIT": 0, "BACKUP": 1, "MASTER": 2, "FAULT": 3}
 """keepalived-exporter's encoding of a state (its ``VRRPStates`` index); vrrpy's state
 strings are keepalived's."""
-
-TAKEOVER_BUCKETS: Final = (
-    0.0005,
-    0.001,
-    0.002,
-    0.005,
-    0.01,
-    0.02,
-    0.05,
-    0.1,
-    0.2,
-    0.5,
-    1.0,
-)
-"""Seconds, for the time from a Backup's Master_Down_Timer to its first announcement."""
-
-ADVERT_INTERARRIVAL_BUCKETS: Final = (
-    0.005,
-    0.01,
-    0.015,
-    0.02,
-    0.05,
-    0.1,
-    0.15,
-    0.2,
-    0.5,
-    1.0,
-    1.5,
-    2.0,
-    3.0,
-    5.0,
-    10.0,
-)
-"""Seconds between two adverts of the Master a Backup listens to (10 ms .. 3 s intervals)."""
 
 
 # ------------------------------------------------------------------ the format
@@ -182,61 +153,6 @@ def keepalived_address(address: object) -> str:
 # -------------------------------------------------------------- the histogram
 
 
-class Histogram:
-    """A Prometheus histogram the runtime can fill on its own thread: :meth:`observe`
-    costs a ``bisect`` and three additions.
-
-    ``bounds`` are the upper bounds (``le``, inclusive) of the finite buckets,
-    strictly increasing; the ``+Inf`` bucket is implied. :meth:`as_dict` is
-    what an instance's status carries under ``histograms`` (JSON-able: no
-    infinity), and what :func:`render` reads back.
-    """
-
-    __slots__ = ("bounds", "count", "counts", "sum")
-
-    def __init__(self, bounds: Sequence[float]) -> None:
-        edges = tuple(float(b) for b in bounds)
-        if not edges:
-            raise ValueError("a histogram needs at least one finite bucket")
-        if any(not math.isfinite(b) for b in edges):
-            raise ValueError("bucket bounds must be finite (+Inf is implied)")
-        if any(b >= c for b, c in pairwise(edges)):
-            raise ValueError("bucket bounds must be strictly increasing")
-        self.bounds = edges
-        self.counts = [0] * (len(edges) + 1)
-        """Observations per bucket, not cumulative; the last is above every bound."""
-        self.sum = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        """Count one observation (a value equal to a bound falls in that bucket)."""
-        self.counts[bisect_left(self.bounds, value)] += 1
-        self.sum += value
-        self.count += 1
-
-    def as_dict(self) -> dict[str, object]:
-        """``{"bounds": [...], "counts": [...], "sum": s, "count": n}`` (a copy)."""
-        return {
-            "bounds": list(self.bounds),
-            "counts": list(self.counts),
-            "sum": self.sum,
-            "count": self.count,
-        }
-
-    def cumulative(self) -> list[tuple[float, int]]:
-        """``(le, observations <= le)`` for every bucket, ``+Inf`` last."""
-        return _cumulative(self.bounds, self.counts)
-
-
-def _cumulative(bounds: Sequence[float], counts: Sequence[int]) -> list[tuple[float, int]]:
-    out: list[tuple[float, int]] = []
-    total = 0
-    for le, n in zip((*bounds, math.inf), counts, strict=True):
-        total += n
-        out.append((le, total))
-    return out
-
-
 def _histogram_parts(doc: object) -> tuple[list[tuple[float, int]], float, int] | None:
     """(cumulative buckets, sum, count) from a :meth:`Histogram.as_dict`, or None."""
     if isinstance(doc, Histogram):
@@ -253,7 +169,7 @@ def _histogram_parts(doc: object) -> tuple[list[tuple[float, int]], float, int] 
     if total is None or count is None:
         return None
     try:
-        buckets = _cumulative([float(b) for b in bounds], [int(n) for n in counts])
+        buckets = cumulative_counts([float(b) for b in bounds], [int(n) for n in counts])
     except (TypeError, ValueError):
         return None
     return buckets, float(total), int(count)
@@ -367,7 +283,12 @@ class Snapshot:
         return cls(**values)
 
 
-def read_instances(runners: Mapping[str, Any], attempts: int = 5) -> dict[str, dict[str, Any]]:
+def read_instances(
+    runners: Mapping[str, Any],
+    attempts: int = 5,
+    pause: Callable[[], None] | None = None,
+    every: int = 250,
+) -> dict[str, dict[str, Any]]:
     """Each runner's ``status()`` read from any thread, with what the metrics add.
 
     For :class:`vrrpy.runtime.instance.InstanceRunner` objects, read live
@@ -381,10 +302,14 @@ def read_instances(runners: Mapping[str, Any], attempts: int = 5) -> dict[str, d
     Adds, when the status lacks them: ``virtual_addresses`` (keepalived's
     spelling, from ``runner.spec``), ``address_interface``
     (``runner.addr_ifname``) and ``garp_delay``.
+
+    ``pause`` is called after every ``every`` instances (see :func:`render_parts`).
     """
     items = _retry(lambda: list(runners.items()), attempts)
     out: dict[str, dict[str, Any]] = {}
-    for name, runner in items:
+    for n, (name, runner) in enumerate(items, 1):
+        if pause is not None and n % every == 0:
+            pause()
         status = dict(_retry(runner.status, attempts))
         spec = getattr(runner, "spec", None)
         if "virtual_addresses" not in status and spec is not None:
@@ -622,14 +547,17 @@ class _Instance:
 class _Writer:
     """Collects families; each name once, its samples together, headers only if it has any."""
 
-    __slots__ = ("guard", "names", "parts")
+    __slots__ = ("guard", "names", "parts", "pause")
 
-    def __init__(self, guard: CounterGuard | None) -> None:
+    def __init__(self, guard: CounterGuard | None, pause: Callable[[], None] | None = None) -> None:
         self.parts: list[str] = []
         self.names: set[str] = set()
         self.guard = guard
+        self.pause = pause
 
     def family(self, name: str, kind: str, text: str, lines: list[str]) -> None:
+        if self.pause is not None:
+            self.pause()
         if not lines:
             return
         if name in self.names:
@@ -707,15 +635,22 @@ def render(snapshot: Snapshot, guard: CounterGuard | None = None) -> str:
     return "".join(render_parts(snapshot, guard))
 
 
-def render_parts(snapshot: Snapshot, guard: CounterGuard | None = None) -> list[str]:
+def render_parts(
+    snapshot: Snapshot,
+    guard: CounterGuard | None = None,
+    pause: Callable[[], None] | None = None,
+) -> list[str]:
     """:func:`render` as a list of pieces (a family's header, its samples, ...), each
     small enough to encode or send without holding the GIL for long: joining a
-    2,000-instance exposition into one string is a single C call of milliseconds."""
+    2,000-instance exposition into one string is a single C call of milliseconds.
+
+    ``pause`` is called after each family: a real-time scrape thread sleeps there
+    for a moment (:meth:`vrrpy.observe.server.MetricsServer.pause`)."""
     if not snapshot.up:
         return [render_down()]
     if guard is not None:
         guard.begin()
-    out = _Writer(guard)
+    out = _Writer(guard, pause)
     instances = [_Instance(str(name), _mapping(st)) for name, st in snapshot.instances.items()]
     _daemon(out, snapshot)
     _keepalived(out, instances, snapshot)

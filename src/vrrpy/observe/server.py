@@ -83,6 +83,8 @@ is not a beat: it must never compete with the adverts for a CPU.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import gc
 import logging
 import math
@@ -122,12 +124,27 @@ Prometheus servers of an HA pair scraping together cost one render."""
 
 ERROR_LOG_INTERVAL: Final = 60.0
 
+THREAD_NAME: Final = "vrrpyd-metrics"
+
+NAP: Final = 0.00005
+"""Seconds a real-time scrape thread sleeps between two metric families, every 250
+instances read, and after each request (see :meth:`MetricsServer.pause`)."""
+
 _SCHED_RT: Final = frozenset({os.SCHED_FIFO, os.SCHED_RR})
+_PR_SET_NAME: Final = 15
 
 _INDEX: Final = (
     b"<html><head><title>vrrpyd</title></head><body><h1>vrrpyd</h1>"
     b"<p><a href='/metrics'>Metrics</a></p></body></html>\n"
 )
+
+
+def _name_thread(name: str) -> None:
+    """Give the calling thread ``name`` in the kernel too (``top -H``, ``/proc/*/task/*/comm``):
+    Python's thread names stay inside Python before 3.14."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
 
 
 def _time_sharing() -> None:
@@ -197,8 +214,14 @@ class MetricsServer:
         min_interval: float = MIN_INTERVAL,
         attempts: int = 5,
         timeout: float = 10.0,
+        thread_init: Callable[[], None] | None = None,
     ) -> None:
         self.snapshot = snapshot
+        self.thread_init = thread_init
+        """Called first in the serving thread (vrrpyd: the runtime's
+        ``worker_initializer``, real-time one below the loop); None: time-sharing."""
+        self.real_time = False
+        """Whether the serving thread started real-time (it then naps: :meth:`pause`)."""
         self.host = host
         self.port = port
         self.path = path
@@ -237,11 +260,19 @@ class MetricsServer:
         httpd = _HTTPServer((self.host, self.port), _Handler, family)
         httpd.metrics = self
         self._httpd = httpd
-        self._thread = threading.Thread(target=self._serve, name="vrrpyd-metrics", daemon=True)
+        self._thread = threading.Thread(target=self._serve, name=THREAD_NAME, daemon=True)
         self._thread.start()
 
     def _serve(self) -> None:
-        _time_sharing()
+        _name_thread(THREAD_NAME)
+        if self.thread_init is None:
+            _time_sharing()
+        else:
+            self.thread_init()
+        try:
+            self.real_time = os.sched_getscheduler(0) in _SCHED_RT
+        except OSError:  # pragma: no cover - reading one's own policy always works
+            self.real_time = False
         assert self._httpd is not None
         self._httpd.serve_forever(poll_interval=0.5)
 
@@ -254,6 +285,20 @@ class MetricsServer:
             httpd.server_close()
         if thread is not None:
             thread.join()
+
+    def pause(self) -> None:
+        """Sleep :data:`NAP` seconds if the serving thread is real-time (else nothing).
+
+        The kernel counts a real-time thread's time without a sleep against
+        ``RLIMIT_RTTIME`` (vrrpyd: half a second, then every real-time thread
+        of the daemon is dropped to time-sharing for a while). A render of
+        2,000 instances is over 100 ms of CPU, and a client that keeps
+        sending requests would keep the thread busy for ever; a nap between
+        families, and after each request, zeroes the count and lets ordinary
+        processes have the CPU for a moment. About 70 naps per render.
+        """
+        if self.real_time:
+            time.sleep(NAP)
 
     # -------------------------------------------------------------- rendering
 
@@ -284,7 +329,7 @@ class MetricsServer:
         for attempt in range(self.attempts):
             try:
                 snapshot = self.snapshot()
-                parts = render_parts(snapshot, self.guard)
+                parts = render_parts(snapshot, self.guard, self.pause)
                 _release(snapshot)
                 return parts
             except RuntimeError as exc:
@@ -343,6 +388,10 @@ class _HTTPServer(HTTPServer):
     ) -> None:
         self.address_family = family
         super().__init__(address, handler)
+
+    def service_actions(self) -> None:
+        # After each request (and each idle poll): see MetricsServer.pause.
+        self.metrics.pause()
 
 
 class _Handler(BaseHTTPRequestHandler):

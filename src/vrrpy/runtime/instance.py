@@ -41,6 +41,7 @@ from vrrpy.core.droplog import DropLog
 from vrrpy.core.state import State
 from vrrpy.core.syncgroup import SyncGroup
 from vrrpy.net.addresses import Netlink
+from vrrpy.observe.histogram import ADVERT_INTERARRIVAL_BUCKETS, TAKEOVER_BUCKETS, Histogram
 from vrrpy.runtime.addresskeeper import AddressKeeper, AddressOps, SyncAddressOps
 from vrrpy.runtime.announcing import Announcements
 from vrrpy.runtime.attach import Attachment, SocketFor, attach, detach
@@ -116,6 +117,13 @@ class InstanceRunner:
         self.group: SyncGroup | None = None
         """The sync group this instance moves with, once all its members run."""
         self._peers: Mapping[str, InstanceRunner] | None = None
+        self.takeover = Histogram(TAKEOVER_BUCKETS)
+        """Seconds from each Master_Down_Timer expiry that made us Master to the first
+        announcement of the addresses (a backend's ``prepare`` included)."""
+        self.interarrival = Histogram(ADVERT_INTERARRIVAL_BUCKETS)
+        """Seconds between two adverts heard as Backup (kernel arrival times)."""
+        self._timed_down: float | None = None
+        self._last_heard: float | None = None
 
     # The attachment's facts, under the names the runtime and the tests use.
 
@@ -234,10 +242,18 @@ class InstanceRunner:
             now = self.loop.time()
             if arrival is not None and arrival < now:
                 now = arrival
-            if router.state is State.MASTER and self.pipeline is not None:
+            state = router.state
+            if state is State.MASTER and self.pipeline is not None:
                 self._master_receive(router, data, info, now)
                 return
+            counters = router.counters
+            heard = counters.adverts_received
             actions = router.receive_packet(data, info, now)
+            if counters.adverts_received != heard and state is State.BACKUP:
+                last = self._last_heard
+                self._last_heard = now
+                if last is not None:
+                    self.interarrival.observe(now - last)
             if actions:
                 self._perform(actions)
             else:
@@ -415,6 +431,13 @@ class InstanceRunner:
         elif kind is Announce:
             assert self.announcements is not None
             self.announcements.start(action.addresses)  # type: ignore[union-attr]
+            router = self.router
+            down = router.master_down_at if router is not None else None
+            if down is not None and down != self._timed_down:
+                # The first announcement since that Master_Down_Timer (a split brain's
+                # re-announcement, or a sync group's, has none of its own).
+                self._timed_down = down
+                self.takeover.observe(max(0.0, self.loop.time() - down))
         elif kind is RemoveAddresses:
             assert self.addresses is not None and self.announcements is not None
             self.announcements.cancel()
@@ -480,6 +503,7 @@ class InstanceRunner:
             pipeline.transition(self._event(action))
         self.since = time.time()
         self._since_mono = self.loop.time()
+        self._last_heard = None  # an inter-arrival spans one stay in Backup
         self.pacer.precise = False
         logger.info(
             "%s: %s -> %s (%s)", self.spec.name, action.old.value, action.new.value, action.reason
@@ -536,6 +560,10 @@ class InstanceRunner:
             if router and router.master_address
             else None,
             "counters": counters,
+            "histograms": {
+                "takeover_seconds": self.takeover.as_dict(),
+                "advert_interarrival_seconds": self.interarrival.as_dict(),
+            },
             "runtime": {
                 "action_errors": self.action_errors,
                 "address_add_failures": keeper.add_failures if keeper else 0,
