@@ -41,6 +41,7 @@ from vrrpy.observe.metrics import (
     escape_label_value,
     format_value,
     keepalived_address,
+    mark_installed,
     read_instances,
     render,
 )
@@ -283,6 +284,7 @@ def rich_snapshot() -> Snapshot:
                 },
                 sync_group="G1",
                 histograms={"takeover_seconds": takeover.as_dict()},
+                addresses_installed={"192.0.2.100/24": True, "192.0.2.101": False},
             ),
             'we"ird\\name\n': status(
                 vrid=52,
@@ -504,6 +506,10 @@ def test_vrrpy_families() -> None:
     buckets = {labels["le"]: v for n, labels, v in hist.samples if n.endswith("_bucket")}
     assert buckets == {"0.001": 2, "0.01": 3, "0.1": 4, "+Inf": 5}
     assert one(families, "vrrpy_takeover_seconds_count", iname="VI_1") == 5
+    # What the kernel has, labelled as keepalived_vrrp_state is (to join the two).
+    assert one(families, "vrrpy_address_installed", ip_address="192.0.2.100/24") == 1
+    assert one(families, "vrrpy_address_installed", ip_address="192.0.2.101") == 0
+    assert one(families, "keepalived_vrrp_state", iname="VI_1", ip_address="192.0.2.101") == 2
     # Transitions by (from, to, reason): rendered once the runtime counts them.
     assert "vrrpy_state_transitions_total" not in families
     snap = Snapshot(
@@ -985,3 +991,18 @@ def test_server_listens_on_ipv6_loopback() -> None:
         assert _get(served)[0] == 200
     finally:
         served.stop()
+
+
+def test_mark_installed_compares_each_address_with_the_kernel() -> None:
+    instances = {
+        "VI_1": {"virtual_addresses": ["192.0.2.100/24", "192.0.2.101/32"], "address_ifindex": 2},
+        "VI_6": {"virtual_addresses": ["2001:db8::100/64"], "address_ifindex": 3},
+        "VI_unknown": {"virtual_addresses": ["192.0.2.9/24"]},
+    }
+    mark_installed(instances, {2: {"192.0.2.100", "fe80::1"}, 4: {"2001:db8::100"}})
+    assert instances["VI_1"]["addresses_installed"] == {
+        "192.0.2.100/24": True,
+        "192.0.2.101": False,
+    }
+    assert instances["VI_6"]["addresses_installed"] == {"2001:db8::100/64": False}
+    assert "addresses_installed" not in instances["VI_unknown"]

@@ -28,6 +28,7 @@ from test_metrics import one, parse
 from vrrpy.daemon.config import ConfigFileError, load_config, parse_listen
 from vrrpy.lab import Daemon, Lab, wait_for
 from vrrpy.lab.netns import in_netns, stop_process
+from vrrpy.observe.kernel import read_addresses
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "deploy" / "prometheus" / "vrrpy-alerts.yml"
@@ -175,8 +176,10 @@ def test_vrrpyd_serves_its_state_across_a_takeover(pair: tuple[Lab, Daemon, Daem
     )
     assert one(first, "vrrpy_takeover_seconds_count", **labels) == 1
     assert one(first, "vrrpy_daemon_pid") == h1.proc.pid  # type: ignore[union-attr]
+    assert one(first, "vrrpy_address_installed", ip_address="192.0.2.100/24", **labels) == 1
     backup = parse(scrape(lab, "h2", "192.0.2.12"))
     assert one(backup, "keepalived_vrrp_state", ip_address="192.0.2.100/24", **labels) == 1
+    assert one(backup, "vrrpy_address_installed", ip_address="192.0.2.100/24", **labels) == 0
     heard = one(backup, "vrrpy_advert_interarrival_seconds_count", **labels)
     assert heard >= 3
     # Every interval heard is the Master's 100 ms, give or take the machine.
@@ -187,6 +190,18 @@ def test_vrrpyd_serves_its_state_across_a_takeover(pair: tuple[Lab, Daemon, Daem
     assert h1.proc is not None
     policies = thread_policies(h1.proc.pid)
     assert policies["vrrpyd-metrics"] == (os.SCHED_RR | os.SCHED_RESET_ON_FORK, 9), policies
+
+    # A takeover that half-failed looks like this: still MASTER, the address gone.
+    lab["h1"].run(["ip", "addr", "del", "192.0.2.100/24", "dev", "eth0"])
+
+    def address_missing() -> bool:
+        seen = parse(scrape(lab, "h1", "192.0.2.11"))
+        return (
+            one(seen, "vrrpy_address_installed", ip_address="192.0.2.100/24", **labels) == 0
+            and one(seen, "keepalived_vrrp_state", ip_address="192.0.2.100/24", **labels) == 2
+        )
+
+    assert wait_for(address_missing, 3, step=0.2)
 
     h1.kill()
     assert wait_for(lambda: h2.instance()["state"] == "MASTER", 5)
@@ -233,6 +248,19 @@ def test_a_taken_metrics_port_fails_the_start_naming_the_key() -> None:
             assert "192.0.2.100" not in daemon.addresses()
         finally:
             stop_process(blocker)
+
+
+def test_the_kernel_address_dump_sees_both_families_and_a_point_to_point_local() -> None:
+    require_root()
+    with Lab(hosts=1) as lab:
+        host = lab["h1"]
+        host.run(["ip", "addr", "add", "198.51.100.7", "peer", "198.51.100.8", "dev", "eth0"])
+        host.run(["ip", "addr", "add", "2001:db8::77/64", "dev", "eth0", "nodad"])
+        index = int(host.run(["cat", "/sys/class/net/eth0/ifindex"]).stdout)
+        seen = in_netns(host.netns, read_addresses)
+        assert {"192.0.2.11", "198.51.100.7", "2001:db8::77"} <= seen[index]
+        assert "198.51.100.8" not in seen[index]  # the peer is IFA_ADDRESS, not ours
+        assert seen[1] >= {"127.0.0.1", "::1"}
 
 
 # --- a real Prometheus server -----------------------------------------------------------------

@@ -18,13 +18,15 @@ from everything else.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import vrrpy
-from vrrpy.observe.metrics import Snapshot, read_instances
+from vrrpy.observe.kernel import NetlinkDumpError, read_addresses
+from vrrpy.observe.metrics import Snapshot, mark_installed, read_instances
 from vrrpy.observe.server import MetricsServer
 from vrrpy.runtime import realtime
 
@@ -32,6 +34,8 @@ if TYPE_CHECKING:
     from vrrpy.runtime.runtime import Runtime
 
 __all__ = ["start_metrics"]
+
+logger = logging.getLogger("vrrpyd")
 
 
 def start_metrics(
@@ -52,8 +56,13 @@ def start_metrics(
     server: MetricsServer
 
     def snapshot() -> Snapshot:
+        instances = read_instances(runtime.instances, pause=server.pause)
+        try:
+            mark_installed(instances, read_addresses(pause=server.pause))
+        except NetlinkDumpError as exc:
+            logger.debug("metrics: no address dump: %s", exc)  # then the page says "unknown"
         return Snapshot(
-            instances=read_instances(runtime.instances, pause=server.pause),
+            instances=instances,
             tracking=tracking(),
             sync_groups=runtime.group_status(),
             realtime=rt.status() if rt is not None else None,

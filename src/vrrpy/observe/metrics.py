@@ -72,6 +72,7 @@ __all__ = [
     "escape_label_value",
     "format_value",
     "keepalived_address",
+    "mark_installed",
     "read_instances",
     "render",
     "render_down",
@@ -318,12 +319,36 @@ def read_instances(
             where = getattr(runner, "addr_ifname", None)
             if isinstance(where, str):
                 status["address_interface"] = where
+        if "address_ifindex" not in status:
+            attachment = getattr(runner, "attachment", None)
+            index = getattr(attachment, "addr_ifindex", None)
+            if isinstance(index, int):
+                status["address_ifindex"] = index
         if "garp_delay" not in status and spec is not None:
             delay = getattr(spec, "garp_delay", None)
             if isinstance(delay, (int, float)):
                 status["garp_delay"] = delay
         out[str(name)] = status
     return out
+
+
+def mark_installed(instances: Mapping[str, dict[str, Any]], kernel: Mapping[int, set[str]]) -> None:
+    """Add ``addresses_installed`` (``{address as keepalived spells it: on the interface?}``)
+    to each status that has ``virtual_addresses`` and ``address_ifindex``.
+
+    ``kernel`` is :func:`vrrpy.observe.kernel.read_addresses`'s answer. A
+    MASTER whose address is not there, or a BACKUP that still has one, is
+    what this is for: the runtime's own counters say what it asked for, this
+    says what the kernel has.
+    """
+    for status in instances.values():
+        index = status.get("address_ifindex")
+        addresses = status.get("virtual_addresses")
+        if not isinstance(index, int) or not isinstance(addresses, list):
+            continue
+        present = kernel.get(index, set())
+        spelled = [keepalived_address(a) for a in addresses]
+        status["addresses_installed"] = {a: a.split("/", 1)[0] in present for a in spelled}
 
 
 _SPEC_ADDRESSES: dict[int, tuple[object, list[str]]] = {}
@@ -883,6 +908,16 @@ def _vrrpy(out: _Writer, instances: list[_Instance]) -> None:
     )
     for name, key, text in _RUNTIME_COUNTERS:
         out.counter(name, text, ((i.labels, _number(i.runtime.get(key))) for i in instances))
+    out.gauge(
+        "vrrpy_address_installed",
+        "Whether each virtual address is on the interface now, as the kernel says (1) or "
+        "not (0); labels as keepalived_vrrp_state's, to compare with it.",
+        (
+            (f'{i.labels},ip_address="{escape_label_value(str(a))}"', 1 if on is True else 0)
+            for i in instances
+            for a, on in _mapping(i.status.get("addresses_installed")).items()
+        ),
+    )
     out.gauge(
         "vrrpy_addresses_pending",
         "Virtual addresses the kernel has not yet agreed to add or remove.",
