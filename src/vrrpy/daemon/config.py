@@ -25,6 +25,8 @@ The file format (every key but the required ones has the default shown)::
     lock_memory = true            # mlockall: never wait for a page to come back from disk
     rlimit_rttime = 1000000       # microseconds at real-time priority without sleeping; 0 = none
     # metrics_listen = "127.0.0.1:9165"   # Prometheus /metrics (and the status page); off if unset
+    # control_socket = "/run/vrrpyd/vrrpyd.sock"   # vrrpctl's; default: beside state_file; "" = off
+    # control_group = "vrrpy"     # members may use vrrpctl (socket mode 0660); else root only
 
     [[instance]]
     name = "VI_1"                 # required
@@ -268,6 +270,11 @@ class GlobalConfig:
     ``metrics_listen`` (``"127.0.0.1:9165"``, ``"[::1]:9165"``; unset: off) is
     where the read-only HTTP endpoint listens: Prometheus text at
     ``/metrics`` (:mod:`vrrpy.observe`). Port 9165 is keepalived-exporter's.
+
+    ``control_socket`` is where ``vrrpctl`` asks (:mod:`vrrpy.observe.control`):
+    by default ``vrrpyd.sock`` in ``state_file``'s directory, so that two
+    daemons with their own state files never share one; ``""`` turns it off.
+    ``control_group`` (a group name) makes it mode 0660 for that group.
     """
 
     state_file: str = DEFAULT_STATE_FILE
@@ -277,6 +284,15 @@ class GlobalConfig:
     lock_memory: bool = True
     rlimit_rttime: int = DEFAULT_RLIMIT_RTTIME
     metrics_listen: tuple[str, int] | None = None
+    control_socket: str | None = None
+    control_group: str | None = None
+
+    @property
+    def control_path(self) -> str | None:
+        """The control socket's path: ``control_socket``, or beside the state file; None: off."""
+        if self.control_socket is None:
+            return os.path.join(os.path.dirname(self.state_file) or ".", "vrrpyd.sock")
+        return self.control_socket or None
 
     @property
     def realtime(self) -> RealtimeSettings:
@@ -425,6 +441,8 @@ _GLOBAL_KEYS: Final = (
     "lock_memory",
     "rlimit_rttime",
     "metrics_listen",
+    "control_socket",
+    "control_group",
     *backendconfig.GLOBAL_KEYS,
 )
 _RT_PRIORITY_MAX: Final = 99  # Linux's sched_get_priority_max(SCHED_RR), fixed
@@ -836,6 +854,16 @@ def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | No
             if problem:
                 section.issue("metrics_listen", problem)
 
+    control_socket = section.string("control_socket") if "control_socket" in table else None
+    if control_socket and ("\0" in control_socket or not control_socket.startswith("/")):
+        section.issue("control_socket", 'must be an absolute path, or "" (off)')
+    control_group = section.string("control_group") if "control_group" in table else None
+    if control_group is not None:
+        try:
+            grp.getgrnam(control_group)
+        except KeyError:
+            section.issue("control_group", f"no such group: {_quote(control_group)}")
+
     if len(issues) > start or state_file is None or log_level is None:
         return None
     assert realtime_priority is not None and lock_memory is not None
@@ -848,6 +876,8 @@ def _check_global(table: object, issues: list[ConfigIssue]) -> GlobalConfig | No
         lock_memory=lock_memory,
         rlimit_rttime=rlimit_rttime,
         metrics_listen=metrics_listen,
+        control_socket=control_socket,
+        control_group=control_group,
     )
 
 

@@ -47,6 +47,8 @@ from vrrpy.daemon.config import (
     check_tracking,
     load_config,
 )
+from vrrpy.daemon.control import start_control, transition_event
+from vrrpy.observe.control import ControlServer, EventFeed
 from vrrpy.runtime import realtime
 from vrrpy.runtime.errors import InstanceStartError
 
@@ -334,8 +336,16 @@ async def _serve(
         if runtime is not None and not starting:
             state.request(runtime.status)
 
+    control_path = config.global_.control_path
+    feed = EventFeed() if control_path else None
+
+    def transitioned(runner: Any, transition: Any) -> None:
+        save()
+        if feed is not None:
+            feed.publish(transition_event(runner, transition))
+
     starting = True
-    runtime = Runtime(loop, on_transition=save)
+    runtime = Runtime(loop, on_transition=transitioned)
     runtime.set_sync_groups({group.name: tuple(group.members) for group in config.sync_groups})
     for name, objects in (backends or {}).items():
         runtime.set_backends(name, objects)
@@ -425,11 +435,19 @@ async def _serve(
 
     loop.add_signal_handler(signal.SIGUSR1, usr1)
     metrics: MetricsServer | None = None
+    control: ControlServer | None = None
     try:
         listen = config.global_.metrics_listen
         if listen is not None:
             # Before the first instance: a taken port fails the start, not a scrape later.
             metrics = _start_metrics(listen, runtime, lambda: tracking, state)
+        if control_path and feed is not None:
+            try:
+                control = start_control(
+                    control_path, config.global_.control_group, runtime, feed, extra, path
+                )
+            except OSError as exc:
+                raise OSError(f"control_socket {control_path}: {exc}") from exc
         with relaxed():
             await runtime.start_async(config.instances)
         starting = False
@@ -455,6 +473,10 @@ async def _serve(
         state.save(final)
         if metrics is not None:
             metrics.stop()
+        if control is not None:
+            control.stop()
+        if feed is not None:
+            feed.close()
     return 0
 
 

@@ -33,9 +33,20 @@ from vrrpy.runtime import realtime
 if TYPE_CHECKING:
     from vrrpy.runtime.runtime import Runtime
 
-__all__ = ["start_metrics"]
+__all__ = ["live_instances", "start_metrics"]
 
 logger = logging.getLogger("vrrpyd")
+
+
+def live_instances(runtime: Runtime, pause: Callable[[], None]) -> dict[str, dict[str, Any]]:
+    """Every instance's status read live from the calling thread (never the loop's), with
+    ``addresses_installed`` from the kernel when its address table could be read."""
+    instances = read_instances(runtime.instances, pause=pause)
+    try:
+        mark_installed(instances, read_addresses(pause=pause))
+    except NetlinkDumpError as exc:
+        logger.debug("no address dump: %s", exc)  # then the page and vrrpctl say "unknown"
+    return instances
 
 
 def start_metrics(
@@ -56,13 +67,8 @@ def start_metrics(
     server: MetricsServer
 
     def snapshot() -> Snapshot:
-        instances = read_instances(runtime.instances, pause=server.pause)
-        try:
-            mark_installed(instances, read_addresses(pause=server.pause))
-        except NetlinkDumpError as exc:
-            logger.debug("metrics: no address dump: %s", exc)  # then the page says "unknown"
         return Snapshot(
-            instances=instances,
+            instances=live_instances(runtime, server.pause),
             tracking=tracking(),
             sync_groups=runtime.group_status(),
             realtime=rt.status() if rt is not None else None,
