@@ -16,11 +16,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from vrrpy.lab.netns import Host
 
 
 def toml_value(value: Any) -> str:
-    """``value`` written as TOML (the few types a vrrpyd file uses)."""
+    """``value`` as one TOML value (an inline table for a mapping), for a line written by hand.
+
+    Whole files are written by :func:`render` with ``tomli_w``; this stays for the
+    few benches and tests that add single lines to a file.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):
@@ -44,20 +50,15 @@ def render(
     """A vrrpyd TOML file; ``tables``: other arrays of tables (``track_script``, ``sync_group``,
     ...), each a list of tables, written after the instances; ``global_``: more ``[global]``
     keys."""
-    lines = [
-        "[global]",
-        f"state_file = {toml_value(str(state_file))}",
-        f'log_level = "{log_level}"',
-    ]
-    lines += [f"{key} = {toml_value(value)}" for key, value in (global_ or {}).items()]
-    for inst in instances:
-        lines += ["", "[[instance]]"]
-        lines += [f"{key} = {toml_value(value)}" for key, value in inst.items()]
+    document: dict[str, Any] = {
+        "global": {"state_file": str(state_file), "log_level": log_level, **(global_ or {})},
+        "instance": [dict(inst) for inst in instances],
+    }
     for kind, entries in (tables or {}).items():
-        for entry in entries:
-            lines += ["", f"[[{kind}]]"]
-            lines += [f"{key} = {toml_value(value)}" for key, value in entry.items()]
-    return "\n".join(lines) + "\n"
+        document[kind] = [dict(entry) for entry in entries]
+    if not document["instance"]:
+        del document["instance"]
+    return tomli_w.dumps(document)
 
 
 class Daemon:
