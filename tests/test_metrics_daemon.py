@@ -17,7 +17,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ import pytest
 from support import require_root, require_tool
 from test_metrics import one, parse
 from vrrpy.daemon.config import ConfigFileError, load_config, parse_listen
-from vrrpy.lab import Daemon, Lab, wait_for
+from vrrpy.lab import Daemon, Lab, running, wait_for
 from vrrpy.lab.netns import in_netns, stop_process
 from vrrpy.observe.kernel import read_addresses
 
@@ -133,27 +133,28 @@ def thread_policies(pid: int) -> dict[str, tuple[int, int]]:
     return out
 
 
+def serving_pair(lab: Lab, workdir: Path) -> list[Daemon]:
+    """h1 (priority 200) and h2 (100), each serving /metrics on its lab address."""
+    return [
+        Daemon(
+            lab[f"h{i}"],
+            workdir,
+            [instance(priority)],
+            global_={"metrics_listen": f"192.0.2.1{i}:{PORT}"},
+        )
+        for i, priority in ((1, 200), (2, 100))
+    ]
+
+
 @pytest.fixture
 def pair() -> Iterator[tuple[Lab, Daemon, Daemon]]:
     require_root()
-    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=3) as lab:
-        daemons = [
-            Daemon(
-                lab[f"h{i}"],
-                Path(tmp),
-                [instance(priority)],
-                global_={"metrics_listen": f"192.0.2.1{i}:{PORT}"},
-            )
-            for i, priority in ((1, 200), (2, 100))
-        ]
-        try:
-            for daemon in daemons:
-                daemon.start()
-            yield lab, daemons[0], daemons[1]
-        finally:
-            for daemon in daemons:
-                if daemon.proc is not None and daemon.proc.poll() is None:
-                    daemon.terminate()
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Lab(hosts=3) as lab,
+        running(serving_pair(lab, Path(tmp))) as (h1, h2),
+    ):
+        yield lab, h1, h2
 
 
 def test_vrrpyd_serves_its_state_across_a_takeover(pair: tuple[Lab, Daemon, Daemon]) -> None:
@@ -331,53 +332,47 @@ def test_a_real_prometheus_scrapes_the_pair_and_evaluates_the_alert_rules() -> N
     require_root()
     require_tool("prometheus")
     require_tool("nft")
-    h1_target, h2_target = f"192.0.2.11:{PORT}", f"192.0.2.12:{PORT}"
-    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=3) as lab:
-        daemons = [
-            Daemon(
-                lab[f"h{i}"],
-                Path(tmp),
-                [instance(priority)],
-                global_={"metrics_listen": f"192.0.2.1{i}:{PORT}"},
-            ).start()
-            for i, priority in ((1, 200), (2, 100))
-        ]
-        prometheus = Prometheus(lab, "h3", Path(tmp), [h1_target, h2_target])
+    targets = [f"192.0.2.11:{PORT}", f"192.0.2.12:{PORT}"]
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Lab(hosts=3) as lab,
+        running(serving_pair(lab, Path(tmp))) as daemons,
+    ):
+        prometheus = Prometheus(lab, "h3", Path(tmp), targets)
         try:
-            assert wait_for(prometheus.ready, 30, step=0.2), prometheus.log.read_text()
-            state = 'keepalived_vrrp_state{iname="VI_1"}'
-            assert wait_for(
-                lambda: prometheus.values(state) == {h1_target: 2.0, h2_target: 1.0}, 20, 0.2
-            ), prometheus.values(state)
-            assert prometheus.values("up") == {h1_target: 1.0, h2_target: 1.0}
-
-            # A split brain: h2 stops hearing h1 and takes over; both are MASTER, and the
-            # shipped rule counts MASTERs per virtual address (pending: its `for` is 30 s).
-            lab["h2"].run(["nft", "-f", "-"], input=CUT)
-            split = 'ALERTS{alertname="VRRPSplitBrain", ip_address="192.0.2.100/24"}'
-            assert wait_for(lambda: prometheus.query(split), 20, 0.2), prometheus.query("ALERTS")
-            lab["h2"].run(["nft", "delete", "table", "inet", "vrrpcut"])
-            assert wait_for(lambda: daemons[1].instance()["state"] == "BACKUP", 5)
-            assert wait_for(lambda: not prometheus.query(split), 20, 0.2)
-
-            # A crash: h1's daemon is gone (its target down), h2 is MASTER, and the
-            # takeovers are counted by their reason.
-            daemons[0].kill()
-            assert wait_for(
-                lambda: prometheus.values("up") == {h1_target: 0.0, h2_target: 1.0}, 20, 0.2
-            )
-            assert wait_for(lambda: prometheus.values(state) == {h2_target: 2.0}, 20, 0.2)
-            became = prometheus.values(
-                'vrrpy_state_transitions_total{from="BACKUP",to="MASTER",reason="master_down"}'
-            )
-            assert became == {h2_target: 2.0}  # the split brain's, then the crash's
-            assert prometheus.values("vrrpy_takeover_seconds_count") == {h2_target: 2.0}
-            assert prometheus.values('keepalived_become_master_total{iname="VI_1"}') == {
-                h2_target: 2.0
-            }
+            across_a_split_brain_and_a_crash(lab, prometheus, daemons, *targets)
         finally:
             prometheus.stop()
-            for daemon in daemons:
-                if daemon.proc is not None and daemon.proc.poll() is None:
-                    daemon.terminate()
         assert "level=error" not in prometheus.log.read_text()
+
+
+def across_a_split_brain_and_a_crash(
+    lab: Lab, prometheus: Prometheus, daemons: Sequence[Daemon], h1_target: str, h2_target: str
+) -> None:
+    assert wait_for(prometheus.ready, 30, step=0.2), prometheus.log.read_text()
+    state = 'keepalived_vrrp_state{iname="VI_1"}'
+    assert wait_for(
+        lambda: prometheus.values(state) == {h1_target: 2.0, h2_target: 1.0}, 20, 0.2
+    ), prometheus.values(state)
+    assert prometheus.values("up") == {h1_target: 1.0, h2_target: 1.0}
+
+    # A split brain: h2 stops hearing h1 and takes over; both are MASTER, and the
+    # shipped rule counts MASTERs per virtual address (pending: its `for` is 30 s).
+    lab["h2"].run(["nft", "-f", "-"], input=CUT)
+    split = 'ALERTS{alertname="VRRPSplitBrain", ip_address="192.0.2.100/24"}'
+    assert wait_for(lambda: prometheus.query(split), 20, 0.2), prometheus.query("ALERTS")
+    lab["h2"].run(["nft", "delete", "table", "inet", "vrrpcut"])
+    assert wait_for(lambda: daemons[1].instance()["state"] == "BACKUP", 5)
+    assert wait_for(lambda: not prometheus.query(split), 20, 0.2)
+
+    # A crash: h1's daemon is gone (its target down), h2 is MASTER, and the
+    # takeovers are counted by their reason.
+    daemons[0].kill()
+    assert wait_for(lambda: prometheus.values("up") == {h1_target: 0.0, h2_target: 1.0}, 20, 0.2)
+    assert wait_for(lambda: prometheus.values(state) == {h2_target: 2.0}, 20, 0.2)
+    became = prometheus.values(
+        'vrrpy_state_transitions_total{from="BACKUP",to="MASTER",reason="master_down"}'
+    )
+    assert became == {h2_target: 2.0}  # the split brain's, then the crash's
+    assert prometheus.values("vrrpy_takeover_seconds_count") == {h2_target: 2.0}
+    assert prometheus.values('keepalived_become_master_total{iname="VI_1"}') == {h2_target: 2.0}

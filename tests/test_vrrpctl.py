@@ -20,7 +20,7 @@ import pytest
 from support import require_root
 from vrrpy.ctl import main as vrrpctl_main
 from vrrpy.daemon.config import ConfigFileError, load_config
-from vrrpy.lab import Daemon, Lab, wait_for
+from vrrpy.lab import Daemon, Lab, running, wait_for
 from vrrpy.lab.netns import stop_process
 from vrrpy.observe.control import ControlServer, EventFeed
 from vrrpy.observe.show import render_detail, render_summary
@@ -57,16 +57,10 @@ def pair() -> Iterator[tuple[Lab, Daemon, Daemon]]:
             Daemon(lab[f"h{i}"], Path(tmp), [instance(priority)])
             for i, priority in ((1, 200), (2, 100))
         ]
-        try:
-            for daemon in daemons:
-                daemon.start()
-            assert wait_for(lambda: daemons[0].instance()["state"] == "MASTER", 5)
-            assert wait_for(lambda: daemons[1].instance()["state"] == "BACKUP", 5)
-            yield lab, daemons[0], daemons[1]
-        finally:
-            for daemon in daemons:
-                if daemon.proc is not None and daemon.proc.poll() is None:
-                    daemon.terminate()
+        with running(daemons) as (h1, h2):
+            assert wait_for(lambda: h1.instance()["state"] == "MASTER", 5)
+            assert wait_for(lambda: h2.instance()["state"] == "BACKUP", 5)
+            yield lab, h1, h2
 
 
 def socket_of(daemon: Daemon) -> Path:

@@ -5,7 +5,7 @@ interop). Needs root and iproute2; nothing here is imported by ``import vrrpy``.
 """
 
 from vrrpy.lab.capture import Capture
-from vrrpy.lab.daemon import Daemon, render, wait_for
+from vrrpy.lab.daemon import Daemon, render, running, wait_for
 from vrrpy.lab.netns import Host, Lab, in_netns, stop_process
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Lab",
     "in_netns",
     "render",
+    "running",
     "stop_process",
     "wait_for",
 ]

@@ -6,13 +6,14 @@ suite start and observe a vrrpyd.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +146,16 @@ def wait_for(predicate: Callable[[], object], timeout: float, step: float = 0.02
             return True
         time.sleep(step)
     return bool(predicate())
+
+
+@contextlib.contextmanager
+def running(daemons: Sequence[Daemon]) -> Iterator[Sequence[Daemon]]:
+    """Start each daemon in turn; on the way out, SIGTERM every one still running."""
+    try:
+        for daemon in daemons:
+            daemon.start()
+        yield daemons
+    finally:
+        for daemon in daemons:
+            if daemon.proc is not None and daemon.proc.poll() is None:
+                daemon.terminate()
