@@ -341,6 +341,7 @@ def start(node, priority):
     conf.write_text(
         "[global]\n"
         f'state_file = "{W}/state-{node}.json"\n'
+        f'control_socket = "{W}/control-{node}.sock"\n'  # both state files share W
         'log_level = "info"\n'
         f'netns = "{node.upper()}"\n'
         "realtime_priority = 0\n"

@@ -332,6 +332,73 @@ def test_a_dead_agent_is_respawned_carrying_the_health_over() -> None:
     assert gone(first) and gone(second)
 
 
+def test_a_respawned_agent_carries_a_dynamic_weight_over(tmp_path: Path) -> None:
+    """misc_dynamic after a respawn: the weight the dead agent reported stands (no flip
+    back to the configured weight until the check runs); the next result moves it."""
+    status = tmp_path / "status"
+    status.write_text("7\n")
+    changes: list[ServerChange] = []
+    spec = MiscCheck(
+        server="rs",
+        command=f"/bin/sh -c 'exit $(cat {status})'",
+        dynamic=True,
+        delay_loop=0.2,
+        warmup=0.0,
+    )
+
+    ready: list[ServerHealth] = []
+
+    async def main() -> None:
+        agent = HealthAgent(
+            [spec],
+            changes.append,
+            weights={"rs": 3},
+            respawn=0.1,
+            on_ready=lambda: ready.append(agent.health["rs"]),
+        )
+        agent.start(asyncio.get_running_loop())
+        try:
+            await until(lambda: agent.health.get("rs") == ServerHealth(True, 5))
+            first = agent.pid
+            assert first is not None
+            status.write_text("11\n")  # what the next agent's first check will say
+            os.kill(first, signal.SIGKILL)
+            await until(lambda: agent.restarts == 1 and agent.health["rs"].weight == 9)
+        finally:
+            agent.stop()
+
+    asyncio.run(main())
+    # Each agent's initial map, when it said ready: the second one started at 5.
+    assert ready == [ServerHealth(True, None), ServerHealth(True, 5)]
+    # Changes: the weight 5 (from the configured 3), then 9 (in the second agent);
+    # never the configured weight in between.
+    assert [c.weight for c in changes] == [5, 9]
+
+
+def test_runner_carries_an_initial_weight_on_its_dynamic_checks() -> None:
+    misc = [MiscCheck(server="rs", command="x", dynamic=True) for _ in range(2)]
+    specs: list[CheckSpec] = [*misc, tcp("rs", 9), tcp("plain", 9)]
+
+    async def main() -> tuple[dict[str, ServerHealth], dict[str, ServerHealth]]:
+        carried = HealthRunner(specs, weights={"rs": 4}, initial_weights={"rs": 6, "plain": 2})
+        down = HealthRunner(
+            specs, weights={"rs": 4}, initial={"rs": False}, initial_weights={"rs": 6}
+        )
+        carried.start()
+        down.start()
+        try:
+            return carried.health, down.health
+        finally:
+            await carried.close()
+            await down.close()
+
+    carried, down = asyncio.run(main())
+    # keepalived's sum over two dynamic checks (6 - 4) + (4 - 4) = 6; nothing to carry
+    # for a server without a dynamic check, or one that starts down.
+    assert carried == {"rs": ServerHealth(True, 6), "plain": ServerHealth(True, None)}
+    assert down["rs"] == ServerHealth(False, None)
+
+
 def test_a_thousand_checks_config_goes_through_the_pipe() -> None:
     """A config line of a few hundred KiB (more than a pipe holds) is written without blocking."""
     port = closed_port()

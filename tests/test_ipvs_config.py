@@ -119,7 +119,7 @@ def test_a_full_file_loads_with_keepalived_names_and_defaults() -> None:
     assert web.real_servers[0] == RealServer(
         "198.51.100.11", 8080, weight=3, upper_threshold=500, lower_threshold=400
     )
-    assert one.on_backup == "remove"
+    assert one.on_backup == "remove" and one.install == "master"
     assert (one.sync_interface, one.syncid) == ("eth1", 51)
     # Two URLs are two HTTP checks; TCP + MISC on the second server; none on the third.
     kinds = [type(check) for check in one.checks]
@@ -139,6 +139,9 @@ def test_a_full_file_loads_with_keepalived_names_and_defaults() -> None:
     assert one.unchecked == ((web.key, (ip_address("198.51.100.13"), 8080)),)
     for check in one.checks:
         assert check.server in one.targets
+    # The configured weights, the agent's base for misc_dynamic: checked servers only.
+    assert sorted(one.weights.values()) == [1, 3] and set(one.weights) == set(one.targets)
+    assert misc.dynamic is False
 
     two = config.virtual_servers["VI_2"]
     (marked,) = two.services
@@ -239,6 +242,21 @@ def test_defaults_of_a_minimal_virtual_server() -> None:
             'instance = "VI_1"\naddress = "192.0.2.10"\non_backup = "drop"',
             "virtual_server[0].on_backup",
             '"keep" or "remove"',
+        ),
+        (
+            'instance = "VI_1"\naddress = "192.0.2.10"\ninstall = "backup"',
+            "virtual_server[0].install",
+            '"master" or "always"',
+        ),
+        (
+            'instance = "VI_1"\naddress = "192.0.2.10"\ninstall = "always"\non_backup = "remove"',
+            "virtual_server[0].install",
+            "give one",
+        ),
+        (
+            'instance = "VI_1"\naddress = "192.0.2.10"\ninstall = true',
+            "virtual_server[0].install",
+            "non-empty string",
         ),
         (
             'instance = "VI_1"\naddress = "192.0.2.10"\nsorry_server = "198.51.100.99"',
@@ -343,9 +361,19 @@ def test_each_virtual_server_problem_is_named_by_its_key(
             "required key is missing",
         ),
         (
-            '{ address = "198.51.100.11", port = 80, MISC_CHECK = { misc_path = "/bin/true", misc_dynamic = true } }',
+            '{ address = "198.51.100.11", port = 80, MISC_CHECK = { misc_path = "/bin/true", misc_dynamic = "yes" } }',
             "real_server[0].MISC_CHECK.misc_dynamic",
-            "not applied",
+            "true or false",
+        ),
+        (
+            '{ address = "198.51.100.11", port = 80, MISC_CHECK = { misc_path = "/bin/true", misc_dynamic = true, dynamic = true } }',
+            "real_server[0].MISC_CHECK.dynamic",
+            "same setting",
+        ),
+        (
+            '{ address = "198.51.100.11", port = 80, TCP_CHECK = { misc_dynamic = true } }',
+            "real_server[0].TCP_CHECK.misc_dynamic",
+            "unknown key",
         ),
         (
             '{ address = "198.51.100.11", port = 80, TCP_CHECK = 5 }',
@@ -424,6 +452,25 @@ def test_problems_across_tables() -> None:
     )
     assert any(
         p.startswith("virtual_server[1].sync_daemon: ") and "one master" in p for p in found
+    ), found
+    found = problems(
+        """
+        [[virtual_server]]
+        instance = "VI_1"
+        address = "192.0.2.10"
+        port = 80
+        install = "always"
+        real_server = [{ address = "198.51.100.11", port = 80 }]
+
+        [[virtual_server]]
+        instance = "VI_1"
+        address = "192.0.2.10"
+        port = 443
+        real_server = [{ address = "198.51.100.11", port = 443 }]
+        """
+    )
+    assert any(
+        p.startswith("virtual_server[1].install: ") and "moves as one" in p for p in found
     ), found
     found = problems('[virtual_server]\ninstance = "VI_1"')
     assert any(p.startswith("virtual_server: ") and "[[virtual_server]]" in p for p in found)
@@ -518,6 +565,13 @@ def test_the_lvs_example_loads() -> None:
     spec = config.virtual_servers["VI_WEB"]
     assert [str(vs.key) for vs in spec.services] == ["TCP 192.0.2.80:80"]
     assert len(spec.checks) == 2 and spec.sync_interface == "eth1"
+    assert spec.install == "always" and spec.on_backup == "keep"
+    # Its commented MISC_CHECK line, switched on, is a misc_dynamic check.
+    text = EXAMPLE.read_text().replace("# MISC_CHECK = ", "MISC_CHECK = ")
+    (misc,) = [
+        c for c in parse_config(text).virtual_servers["VI_WEB"].checks if c.kind.value == "misc"
+    ]
+    assert isinstance(misc, MiscCheck) and misc.dynamic and misc.timeout == 3
 
 
 def test_ipvs_goes_after_the_users_backends_and_before_the_notify_scripts() -> None:
@@ -553,6 +607,60 @@ def test_ipvs_goes_after_the_users_backends_and_before_the_notify_scripts() -> N
     assert [b.name for b in backends["VI_1"]] == ["mine", "ipvs", "notify"]
     assert [b.name for b in backends["VI_2"]] == ["ipvs"]
     assert lvs.checks == ()
+
+
+def test_install_always_reaches_the_backend_and_installs_the_pool_on_a_backup() -> None:
+    config = load(
+        """
+        [[virtual_server]]
+        instance = "VI_1"
+        address = "192.0.2.10"
+        port = 80
+        install = "always"
+        sync_daemon = { interface = "eth1", syncid = 51 }
+        real_server = [{ address = "198.51.100.11", port = 80 }]
+
+        [[virtual_server]]
+        instance = "VI_1"
+        address = "192.0.2.10"
+        port = 443
+        install = "always"
+        real_server = [{ address = "198.51.100.11", port = 443 }]
+
+        [[virtual_server]]
+        instance = "VI_2"
+        address = "192.0.2.20"
+        port = 80
+        real_server = [{ address = "198.51.100.11", port = 80 }]
+        """
+    )
+    assert config.virtual_servers["VI_1"].install == "always"
+    assert config.virtual_servers["VI_2"].install == "master"
+    kernels = {"VI_1": FakeKernel(), "VI_2": FakeKernel()}
+    lvs = Lvs(config, kernel=lambda: kernels["VI_1"])
+    lvs.backends["VI_2"]._open_kernel = lambda: kernels["VI_2"]
+    assert [b.install for b in lvs.backends.values()] == ["always", "master"]
+
+    async def scenario() -> None:
+        for name, ipvs in lvs.backends.items():
+            await ipvs.transition(
+                TransitionEvent(name, State.INITIALIZE, State.BACKUP, "test", 100)
+            )
+        await lvs.backends["VI_1"].transition(
+            TransitionEvent("VI_1", State.BACKUP, State.FAULT, "test", 100)
+        )
+        for ipvs in lvs.backends.values():
+            await ipvs.close()
+
+    asyncio.run(scenario())
+    # A Backup (then FAULT) of VI_1 holds both its services and runs the backup sync
+    # daemon; VI_2, installed on becoming Master, holds nothing as a Backup.
+    assert sorted(str(key) for key in kernels["VI_1"].services) == [
+        "TCP 192.0.2.10:443",
+        "TCP 192.0.2.10:80",
+    ]
+    assert [d.state for d in kernels["VI_1"].daemon_list] == ["backup"]
+    assert kernels["VI_2"].services == {}
 
 
 # -- the wiring: a real health agent, a real HTTP server, a fake kernel ------------------------
@@ -674,6 +782,80 @@ def test_a_failing_real_server_leaves_the_pool_and_returns(inhibit: bool) -> Non
     assert any(not run["ok"] for run in history) and history[-1]["ok"]
     assert changes  # the daemon's state file was asked to be rewritten
     assert kernel.closed
+
+
+def test_misc_dynamic_exit_status_sets_the_kernel_weight(tmp_path: Path) -> None:
+    """keepalived's convention through the real agent to the (fake) kernel: exit 0 up at
+    the configured weight, 2..255 up at status - 2, 1 down."""
+    status_file = tmp_path / "status"
+    status_file.write_text("0\n")
+    command = f"/bin/sh -c 'exit $(cat {status_file})'"
+    text = textwrap.dedent(
+        f"""
+        [[virtual_server]]
+        instance = "VI_1"
+        address = "192.0.2.10"
+        port = 80
+        inhibit_on_failure = true
+
+        [[virtual_server.real_server]]
+        address = "198.51.100.11"
+        port = 80
+        weight = 3
+        MISC_CHECK = {{ misc_path = "{command}", misc_dynamic = true, delay_loop = 0.1, warmup = 0 }}
+
+        [[virtual_server.real_server]]
+        address = "198.51.100.12"
+        port = 80
+        """
+    )
+    config = load(text)
+    (misc,) = config.virtual_servers["VI_1"].checks
+    assert isinstance(misc, MiscCheck) and misc.dynamic and misc.timing().retry == 0
+    kernel = FakeKernel()
+    lvs = Lvs(config, kernel=lambda: kernel)
+    ipvs = lvs.backends["VI_1"]
+    service = ServiceKey.of("tcp", "192.0.2.10", 80)
+    dynamic = (ip_address("198.51.100.11"), 80)
+    key = "VI_1 TCP 192.0.2.10:80 -> 198.51.100.11:80"
+
+    def weight() -> int | None:
+        server = kernel.dests.get(service, {}).get(dynamic)
+        return None if server is None else server.weight
+
+    def weighs(expected: int) -> Callable[[], bool]:
+        return lambda: weight() == expected
+
+    async def scenario() -> list[tuple[str, Any, Any]]:
+        loop = asyncio.get_running_loop()
+        pipeline = Pipeline("VI_1", [ipvs], loop)
+        lvs.start(loop)
+        seen: list[tuple[str, Any, Any]] = []
+        try:
+            await _until(lambda: lvs.agent is not None and lvs.agent.ready, "the agent is ready")
+            pipeline.transition(TransitionEvent("VI_1", State.BACKUP, State.MASTER, "test", 100))
+            await _until(lambda: weight() == 3, "installed at the configured weight (exit 0)")
+            for code, expected in (("7", 5), ("2", 0), ("0", 3), ("1", 0), ("12", 10)):
+                status_file.write_text(code + "\n")
+                await _until(weighs(expected), f"exit {code}: weight {expected}")
+                entry = pipeline.status()["ipvs"]["status"]["health"][key]
+                seen.append((code, entry["up"], entry["weight"]))
+            return seen
+        finally:
+            lvs.stop()
+            await pipeline.close()
+
+    seen = asyncio.run(scenario())
+    # Exit 1 is down: weight 0 here because of inhibit_on_failure, and no weight of its own.
+    assert seen == [
+        ("7", True, 5),
+        ("2", True, 0),
+        ("0", True, None),
+        ("1", False, None),
+        ("12", True, 10),
+    ]
+    # The server without a checker kept its weight throughout.
+    assert kernel.dests[service][(ip_address("198.51.100.12"), 80)].weight == 1
 
 
 def _entry(pipeline: Pipeline) -> dict[str, Any]:

@@ -291,6 +291,33 @@ def test_quorum_with_hysteresis_is_gained_high_and_lost_low() -> None:
     assert seen == [(6, True), (4, True), (3, True), (2, False), (3, False), (4, False), (5, True)]
 
 
+def test_a_dynamic_weight_is_installed_and_counted_while_the_server_is_alive() -> None:
+    """keepalived's misc_dynamic: the weight a check reports replaces the declared one in
+    the table and in the quorum's sum; a failed server's reported weight is ignored."""
+    vs = web(rs(1, weight=3), rs(2, weight=1), quorum=4, sorry_server=rs(99))
+    up = {(vs.key, rs(1).key): True, (vs.key, rs(2).key): True}
+    entry = plan_service(vs, up, None, {(vs.key, rs(1).key): 10})
+    assert entry.service.real_servers == (rs(1, weight=10), rs(2))
+    assert entry.live_weight == 11 and entry.quorum_up
+    # Weight 0 from the check: still alive (counted alive, no new connections), and
+    # 0 + 1 is below the quorum of 4: the sorry server serves.
+    zero = plan_service(vs, up, True, {(vs.key, rs(1).key): 0})
+    assert zero.alive == {rs(1).key, rs(2).key} and zero.live_weight == 1
+    assert zero.sorry and zero.service.real_servers == (rs(99),)
+    # Failed: removed (or 0 with inhibit_on_failure), whatever weight was reported.
+    down = {**up, (vs.key, rs(1).key): False}
+    quiet = replace(vs, inhibit_on_failure=True, sorry_server=None, quorum=1)
+    assert plan_service(quiet, down, True, {(vs.key, rs(1).key): 10}).service.real_servers == (
+        rs(1, weight=0),
+        rs(2),
+    )
+    # plan() passes the weights to the services it plans.
+    assert plan([quiet], up, None, None, {(vs.key, rs(2).key): 7}).table[vs.key].real_servers == (
+        rs(1, weight=3),
+        rs(2, weight=7),
+    )
+
+
 def test_changes_report_servers_and_quorum_and_omega_reports_withdrawal() -> None:
     vs = web(rs(1), rs(2), omega=True)
     first = plan([vs], {})
@@ -405,6 +432,45 @@ def test_health_changes_reconcile_only_the_services_they_change() -> None:
         assert all(kernel.dests[vs.key][rs(1).key].weight == 0 for vs in services)
 
     run(scenario())
+
+
+def test_set_health_with_a_weight_edits_the_server_in_place() -> None:
+    kernel = FakeKernel()
+    vs = web(rs(1, weight=3), rs(2))
+    backend, _ = make(kernel, vs)
+
+    def weights() -> dict[object, int]:
+        return {key: d.weight for key, d in kernel.dests[vs.key].items()}
+
+    async def scenario() -> None:
+        await backend.transition(event(State.BACKUP, State.MASTER))
+        kernel.applied.clear()
+        assert backend.set_health(rs(1), True, vs.key, weight=5)
+        assert not backend.set_health(rs(1), True, vs.key, weight=5)  # no news
+        await backend.settle()
+        assert kernel.applied == [EditDest(vs.key, rs(1, weight=5), rs(1, weight=3))]
+        assert weights() == {rs(1).key: 5, rs(2).key: 1}
+        assert backend.weights() == {(vs.key, rs(1).key): 5}
+        assert backend.status()["dynamic_weights"] == {"TCP 192.0.2.10:80 -> 198.51.100.1:80": 5}
+        # Down: removed, and the weight forgotten; up again without one: declared weight.
+        assert backend.set_health(rs(1), False, vs.key, weight=5)
+        await backend.settle()
+        assert weights() == {rs(2).key: 1} and backend.weights() == {}
+        assert backend.set_health(rs(1), True, vs.key)
+        await backend.settle()
+        assert weights() == {rs(1).key: 3, rs(2).key: 1}
+        assert "dynamic_weights" not in backend.status()
+        # Up at weight 0 (misc_dynamic exit 2): in the table, quiescent.
+        assert backend.set_health(rs(2), True, weight=0)
+        await backend.settle()
+        assert weights() == {rs(1).key: 3, rs(2).key: 0}
+        assert backend.set_health(rs(2), True, weight=None)
+        await backend.settle()
+        assert weights() == {rs(1).key: 3, rs(2).key: 1}
+
+    run(scenario())
+    with pytest.raises(ValueError, match="weight"):
+        backend.set_health(rs(1), True, weight=-1)
 
 
 def test_health_while_not_installed_touches_no_kernel() -> None:

@@ -22,6 +22,7 @@ other), and says which instance's state the pool follows::
     sorry_server = "198.51.100.99 80"   # or { address = ..., port = ... }
     sorry_server_inhibit = false
     on_backup = "keep"            # vrrpy: "keep" (keepalived's way) or "remove"
+    install = "master"            # vrrpy: "master", or "always" (every state but stopped)
     sync_daemon = { interface = "eth1", syncid = 51 }   # keepalived's lvs_sync_daemon
 
     [[virtual_server.real_server]]
@@ -32,13 +33,25 @@ other), and says which instance's state the pool follows::
     lthreshold = 0                # or lower_threshold
     HTTP_GET = { url = [{ path = "/health", status_code = 200 }], connect_timeout = 3 }
     # TCP_CHECK = {}, SSL_GET = {...}, DNS_CHECK = {...}, MISC_CHECK = { misc_path = "..." }
+    # MISC_CHECK = { misc_path = "...", misc_dynamic = true }: exit 2..255 sets the weight
 
 A checker table takes :mod:`vrrpy.health.model`'s keys (keepalived's
 spellings included: ``nb_get_retry``, ``misc_path``, ``url``...), may be an
 array of tables (several checkers of one kind), and an ``HTTP_GET`` /
 ``SSL_GET`` may list several ``url`` tables, each becoming one check (the
 server is up while all pass). ``connect_ip`` / ``connect_port`` default to the
-real server's, ``delay_loop`` and ``alpha`` to the virtual server's.
+real server's, ``delay_loop`` and ``alpha`` to the virtual server's. A
+``MISC_CHECK`` with ``misc_dynamic`` sets the real server's weight in the pool
+from its exit status (keepalived's convention: 0 up at the configured weight, 1
+down, 2..255 up at ``status - 2``): the health agent computes it
+(:func:`vrrpy.health.state.effective_weight`, from :attr:`InstanceIpvs.weights`)
+and :mod:`vrrpy.daemon.lvs` hands it to the backend's ``set_health``.
+
+``install``: ``"master"`` (the default) installs an instance's pool when it
+becomes Master; ``"always"`` in every state but stopped, as keepalived keeps its
+virtual servers on every node, so that the connections a Backup's sync daemon
+receives are bound to their real servers (docs/ipvs.md, "The backend"). It
+contradicts ``on_backup = "remove"``, and every table of one instance must agree.
 
 What the loader produces: :attr:`DaemonConfig.virtual_servers
 <vrrpy.daemon.config.DaemonConfig.virtual_servers>`, per instance name, one
@@ -114,6 +127,7 @@ VIRTUAL_SERVER_KEYS: Final = (
     "delay_loop",
     "real_server",
     "on_backup",
+    "install",
     "sync_daemon",
 )
 CHECK_KINDS: Final = tuple(KEEPALIVED_KINDS)
@@ -129,6 +143,8 @@ REAL_SERVER_KEYS: Final = (
     *CHECK_KINDS,
 )
 SYNC_DAEMON_KEYS: Final = ("interface", "syncid", "maxlen", "group", "port", "ttl")
+INSTALL_MODES: Final = ("master", "always")
+"""``install``: the backend's modes (:class:`~vrrpy.ipvs.backend.IpvsBackend`)."""
 _CHECK_CLASSES: Final[Mapping[CheckKind, type[CheckSpec]]] = {
     CheckKind.TCP: TcpCheck,
     CheckKind.HTTP: HttpCheck,
@@ -156,7 +172,10 @@ class InstanceIpvs:
     ``checks`` are the health agent's specs; each one's ``server`` is a key of
     ``targets``, which says which real server of which service it judges.
     ``unchecked`` lists the real servers without any checker (reported alive
-    at start, as keepalived does). ``on_backup``: the backend's ``on_leave``.
+    at start, as keepalived does). ``on_backup``: the backend's ``on_leave``;
+    ``install``: its ``install`` (``"master"`` or ``"always"``). ``weights``:
+    each checked server's configured weight by its key in ``targets``, which
+    the health agent needs for ``misc_dynamic`` arithmetic.
     """
 
     instance: str
@@ -165,6 +184,8 @@ class InstanceIpvs:
     targets: Mapping[str, tuple[ServiceKey, DestKey]] = field(default_factory=dict)
     unchecked: tuple[tuple[ServiceKey, DestKey], ...] = ()
     on_backup: str = "keep"
+    install: str = "master"
+    weights: Mapping[str, int] = field(default_factory=dict)
     sync_interface: str | None = None
     syncid: int = 0
     sync_options: Mapping[str, Any] = field(default_factory=dict)
@@ -303,13 +324,15 @@ def parse_virtual_servers(
         first_path, _, first = entries[0]
         bad = False
         for path, _, extra in entries[1:]:
-            if extra.on_backup != first.on_backup:
-                issue(
-                    f"{path}.on_backup",
-                    f"{extra.on_backup!r}, but {first_path} (the same instance {name}) says "
-                    f"{first.on_backup!r}: an instance's pool moves as one",
-                )
-                bad = True
+            for key in ("on_backup", "install"):
+                mine, theirs = getattr(extra, key), getattr(first, key)
+                if mine != theirs:
+                    issue(
+                        f"{path}.{key}",
+                        f"{mine!r}, but {first_path} (the same instance {name}) says "
+                        f"{theirs!r}: an instance's pool moves as one",
+                    )
+                    bad = True
             if extra.sync is not None and first.sync is not None and extra.sync != first.sync:
                 issue(
                     f"{path}.sync_daemon",
@@ -331,6 +354,7 @@ def parse_virtual_servers(
             continue
         checks: list[CheckSpec] = []
         targets: dict[str, tuple[ServiceKey, DestKey]] = {}
+        weights: dict[str, int] = {}
         unchecked: list[tuple[ServiceKey, DestKey]] = []
         for _, vs, extra in entries:
             for rs in vs.real_servers:
@@ -338,6 +362,7 @@ def parse_virtual_servers(
                 specs = extra.checks.get(rs.key, [])
                 if specs:
                     targets[key] = (vs.key, rs.key)
+                    weights[key] = rs.weight
                     checks.extend(specs)
                 else:
                     unchecked.append((vs.key, rs.key))
@@ -349,6 +374,8 @@ def parse_virtual_servers(
             targets=targets,
             unchecked=tuple(unchecked),
             on_backup=first.on_backup,
+            install=first.install,
+            weights=weights,
             sync_interface=interface,
             syncid=syncid,
             sync_options=dict(options),
@@ -360,6 +387,7 @@ def parse_virtual_servers(
 @dataclass
 class _Extra:
     on_backup: str
+    install: str
     sync: tuple[str, int, dict[str, Any]] | None
     checks: dict[DestKey, list[CheckSpec]]
 
@@ -433,6 +461,15 @@ def _virtual_server(
     on_backup = t.string("on_backup", "keep")
     if on_backup not in ("keep", "remove", None):
         t.issue("on_backup", f'must be "keep" or "remove", got {on_backup!r}')
+    install = t.string("install", "master")
+    if install not in (*INSTALL_MODES, None):
+        t.issue("install", f'must be "master" or "always", got {install!r}')
+    elif install == "always" and on_backup == "remove":
+        t.issue(
+            "install",
+            '"always" keeps the pool in every state, but on_backup = "remove" withdraws '
+            "it on leaving Master: give one",
+        )
     sync = _sync_daemon(t)
 
     sorry = _sorry_server(t, forwarding, port)
@@ -495,7 +532,7 @@ def _virtual_server(
     # services is two checkers; the keys keep them apart.
     fixed = {rs.key: [_renamed(s, server_key(name, vs.key, rs)) for s in checks.get(rs.key, [])]
              for rs in servers}  # fmt: skip
-    return name, vs, _Extra(on_backup or "keep", sync, fixed)
+    return name, vs, _Extra(on_backup or "keep", install or "master", sync, fixed)
 
 
 def _renamed(spec: CheckSpec, key: str) -> CheckSpec:
@@ -660,15 +697,15 @@ def _checker(
         known = (*known, "name")
     c.unknown(known)
     table = {k: v for k, v in table.items() if k in known}  # the rest is reported above
-    dynamic = table.get("misc_dynamic", table.get("dynamic"))
-    if dynamic is True:
-        c.issue(
-            "misc_dynamic" if "misc_dynamic" in table else "dynamic",
-            "a dynamic weight is not applied to the IPVS pool yet: remove it (the check's "
-            "pass or fail is used)",
-        )
-    table.pop("misc_dynamic", None)
-    table.pop("dynamic", None)
+    dynamic_key = c.alias("misc_dynamic", "dynamic") if kind is CheckKind.MISC else None
+    if dynamic_key is not None:
+        # keepalived's misc_dynamic: the exit status sets the weight (lvs.py applies it).
+        value = table[dynamic_key]
+        table = {k: v for k, v in table.items() if k not in ("misc_dynamic", "dynamic")}
+        if isinstance(value, bool):
+            table["dynamic"] = value
+        else:
+            c.issue(dynamic_key, f"must be true or false, got {_describe(value)}")
     if kind is CheckKind.MISC and not ("misc_path" in table or "command" in table):
         c.issue("misc_path", "required key is missing: the command to run")
         t.bad = True

@@ -18,6 +18,12 @@
 
 Real servers without a checker are reported alive at once (keepalived: a real
 server without checkers is alive, ``alpha`` or not).
+
+A ``MISC_CHECK`` with ``misc_dynamic`` moves a real server's weight: the agent
+reports each server's weight with its health (keepalived's arithmetic, from
+the configured weights it is given), and the backend installs that weight
+while the server is up (``set_health(..., weight=)``); a weight of None gives
+the server its configured weight back.
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ class InstanceIpvsBackend(IpvsBackend):
             spec.services,
             name="ipvs",
             on_leave=spec.on_backup,
+            install=spec.install,
             sync_interface=spec.sync_interface,
             syncid=spec.syncid,
             sync_options=dict(spec.sync_options),
@@ -64,16 +71,35 @@ class InstanceIpvsBackend(IpvsBackend):
         """The health agent's last status answer (its per-server check histories)."""
         self._servers: dict[str, dict[str, Any]] = {}
         for key, (service, _) in spec.targets.items():
-            self._servers[key] = {"service": str(service), "up": None, "reason": "", "since": None}
+            self._servers[key] = {
+                "service": str(service),
+                "up": None,
+                "weight": None,
+                "reason": "",
+                "since": None,
+            }
         for service, dest in spec.unchecked:
             self.set_health(dest, True, service)
 
-    def record(self, key: str, service: ServiceKey, dest: DestKey, up: bool, reason: str) -> None:
-        """A check's verdict on one real server (on the event loop's thread)."""
+    def record(
+        self,
+        key: str,
+        service: ServiceKey,
+        dest: DestKey,
+        up: bool,
+        reason: str,
+        weight: int | None = None,
+    ) -> None:
+        """A check's verdict on one real server (on the event loop's thread); ``weight``:
+        a ``misc_dynamic`` check's (None: the configured weight)."""
         entry = self._servers.setdefault(key, {"service": str(service)})
+        weight = weight if up else None
         if entry.get("up") is not up:
             entry.update(up=up, reason=reason, since=round(time.time(), 3))
-        self.set_health(dest, up, service)
+        elif entry.get("weight") != weight:
+            entry["reason"] = reason  # the check that moved the weight
+        entry["weight"] = weight
+        self.set_health(dest, up, service, weight)
 
     def status(self) -> dict[str, Any]:
         doc = super().status()
@@ -109,6 +135,12 @@ class Lvs:
             for key, (service, dest) in spec.targets.items():
                 self.targets[key] = (name, service, dest)
         self.checks = tuple(c for spec in config.virtual_servers.values() for c in spec.checks)
+        self.weights = {
+            key: weight
+            for spec in config.virtual_servers.values()
+            for key, weight in spec.weights.items()
+        }
+        """Each checked server's configured weight: the agent's base for ``misc_dynamic``."""
         self.command = list(command)
         self.agent: HealthAgent | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -139,6 +171,7 @@ class Lvs:
         self.agent = HealthAgent(
             self.checks,
             self._changed,
+            weights=self.weights,
             on_ready=self._ready,
             on_status=on_change,
             command=self.command,
@@ -160,7 +193,7 @@ class Lvs:
         """The agent's map is whole (at start and after a respawn): give every backend all of it."""
         assert self.agent is not None
         for key, health in self.agent.health.items():
-            self._apply(key, health.up, "initial state")
+            self._apply(key, health.up, "initial state", health.weight)
         if self._on_change is not None:
             self._on_change()
 
@@ -170,23 +203,25 @@ class Lvs:
             return
         target = self.targets.get(change.server)
         if target is not None:
+            weight = change.health.weight
             logger.info(
-                "%s: real server %s %s: %s",
+                "%s: real server %s %s%s: %s",
                 target[0],
                 change.server.split(" -> ")[-1],
                 "up" if change.health.up else "down",
+                f" (weight {weight})" if change.health.up and weight is not None else "",
                 change.reason,
             )
-        self._apply(change.server, change.health.up, change.reason)
+        self._apply(change.server, change.health.up, change.reason, change.health.weight)
         if self._on_change is not None:
             self._on_change()
 
-    def _apply(self, key: str, up: bool, reason: str) -> None:
+    def _apply(self, key: str, up: bool, reason: str, weight: int | None = None) -> None:
         target = self.targets.get(key)
         if target is None:
             return
         name, service, dest = target
-        self.backends[name].record(key, service, dest, up, reason)
+        self.backends[name].record(key, service, dest, up, reason, weight)
 
     def request_status(self) -> None:
         """Ask the agent for every check's history (SIGUSR1); the answer rewrites the state file."""

@@ -15,9 +15,9 @@ line when a real server's health *changes*.
 Daemon to agent (stdin):
 
 * first line: ``{"type": "config", "version": 1, "checks": [CHECK, ...],
-  "weights": {server: weight}, "initial": {server: up}, "max_in_flight": N}``;
-  each CHECK is :func:`vrrpy.health.model.spec_from_json`'s; only ``checks``
-  is required;
+  "weights": {server: weight}, "initial": {server: up}, "initial_weights":
+  {server: weight}, "max_in_flight": N}``; each CHECK is
+  :func:`vrrpy.health.model.spec_from_json`'s; only ``checks`` is required;
 * ``{"type": "status"}``: asks for every server's details (``"details": false``:
   only the runner's counters and how many servers are down);
 * end of file: the agent cancels its checks (killing any MISC command) and
@@ -37,8 +37,9 @@ Agent to daemon (stdout):
 
 The daemon's side is :class:`HealthAgent`: ``Popen`` once, a non-blocking
 reader on the loop, the health map kept up to date, and a respawn (carrying
-the last health over as ``initial``) if the agent dies, as keepalived's
-parent respawns its checker child.
+the last health over as ``initial``, and the ``misc_dynamic`` weights as
+``initial_weights``) if the agent dies, as keepalived's parent respawns its
+checker child.
 """
 
 from __future__ import annotations
@@ -90,6 +91,7 @@ class AgentConfig:
     weights: Mapping[str, int] = field(default_factory=dict)
     initial: Mapping[str, bool] = field(default_factory=dict)
     max_in_flight: int = DEFAULT_MAX_IN_FLIGHT
+    initial_weights: Mapping[str, int] = field(default_factory=dict)
 
 
 def config_line(config: AgentConfig) -> bytes:
@@ -100,6 +102,7 @@ def config_line(config: AgentConfig) -> bytes:
             "checks": [spec_to_json(s) for s in config.checks],
             "weights": dict(config.weights),
             "initial": dict(config.initial),
+            "initial_weights": dict(config.initial_weights),
             "max_in_flight": config.max_in_flight,
         }
     )
@@ -118,16 +121,18 @@ def parse_config(line: bytes) -> AgentConfig:
         raise HealthConfigError("health config: checks must be a list")
     weights = doc.get("weights") or {}
     initial = doc.get("initial") or {}
-    if not isinstance(weights, dict) or not all(
-        isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in weights.values()
-    ):
-        raise HealthConfigError("health config: weights must map servers to integers >= 0")
+    carried = doc.get("initial_weights") or {}
+    for key, table in (("weights", weights), ("initial_weights", carried)):
+        if not isinstance(table, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in table.values()
+        ):
+            raise HealthConfigError(f"health config: {key} must map servers to integers >= 0")
     if not isinstance(initial, dict) or not all(isinstance(v, bool) for v in initial.values()):
         raise HealthConfigError("health config: initial must map servers to booleans")
     limit = doc.get("max_in_flight", DEFAULT_MAX_IN_FLIGHT)
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
         raise HealthConfigError("health config: max_in_flight must be an integer >= 1")
-    return AgentConfig(tuple(spec_from_json(c) for c in checks), weights, initial, limit)
+    return AgentConfig(tuple(spec_from_json(c) for c in checks), weights, initial, limit, carried)
 
 
 def _health_line(
@@ -193,6 +198,7 @@ async def _serve(
         changed,
         weights=config.weights,
         initial=config.initial,
+        initial_weights=config.initial_weights,
         max_in_flight=config.max_in_flight,
     )
 
@@ -346,6 +352,7 @@ class HealthAgent:
             self.weights,
             {server: h.up for server, h in self.health.items()},
             self.max_in_flight,
+            {s: h.weight for s, h in self.health.items() if h.up and h.weight is not None},
         )
         try:
             self.proc = subprocess.Popen(

@@ -442,6 +442,9 @@ class MiscCheck(_Check):
         if not isinstance(self.command, str) or not self.command.strip():
             raise HealthConfigError(f"{self.where}: command (misc_path) is required")
         _positive(self.timeout, "timeout", self.where)
+        for key in ("dynamic", "shell"):
+            if not isinstance(getattr(self, key), bool):  # "yes" would be true
+                raise HealthConfigError(f"{self.where}: {key} must be true or false")
         if self.group is not None and self.user is None:
             raise HealthConfigError(f"{self.where}: group without user")
 

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from vrrpy.health.checks import run_check
-from vrrpy.health.model import CheckSpec
+from vrrpy.health.model import CheckSpec, MiscCheck
 from vrrpy.health.state import (
     HISTORY,
     CheckerState,
@@ -54,7 +54,10 @@ class HealthRunner:
     ``weights``: each real server's configured weight (for ``misc_dynamic``
     arithmetic; keepalived's default 1). ``initial``: a server's state to start
     from instead of ``alpha``'s rule (a restarted agent carries the last health
-    over: every check of a server given as down starts down). ``check`` performs
+    over: every check of a server given as down starts down); ``initial_weights``:
+    the ``misc_dynamic`` weight an up server had (carried over likewise, until its
+    dynamic checks report: :meth:`ServerState.carry_weight
+    <vrrpy.health.state.ServerState.carry_weight>`). ``check`` performs
     one attempt (a test or a benchmark may pass its own). ``seed`` makes the
     warmup spread reproducible.
     """
@@ -66,6 +69,7 @@ class HealthRunner:
         *,
         weights: Mapping[str, int] | None = None,
         initial: Mapping[str, bool] | None = None,
+        initial_weights: Mapping[str, int] | None = None,
         max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
         history: int = HISTORY,
         seed: int | None = None,
@@ -77,6 +81,7 @@ class HealthRunner:
         self._on_change = on_change
         self.weights = dict(weights or {})
         self.initial = dict(initial or {})
+        self.initial_weights = dict(initial_weights or {})
         self.max_in_flight = max_in_flight
         self._history = history
         self._rng = random.Random(seed)
@@ -122,6 +127,14 @@ class HealthRunner:
             self.servers[server] = ServerState(
                 server, [self.checkers[i] for i in indexes], self.weights.get(server)
             )
+            carried = self.initial_weights.get(server)
+            if carried is not None:
+                dynamic = [
+                    self.checkers[i]
+                    for i in indexes
+                    if isinstance(spec := self.specs[i], MiscCheck) and spec.dynamic
+                ]
+                self.servers[server].carry_weight(carried, dynamic)
         self._owner = [self.servers[spec.server] for spec in self.specs]
         self._timers = [None] * len(self.specs)
         for i in range(len(self.specs)):

@@ -42,7 +42,7 @@ The rules are keepalived 2.x's (``check_tcp.c`` ``tcp_epilog``,
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -306,6 +306,22 @@ class ServerState:
         up = all(c.up for c in self.checkers)
         dynamic = [c.weight for c in self.checkers if c.up and c.weight is not None]
         return ServerHealth(up, effective_weight(self.configured_weight, dynamic) if up else None)
+
+    def carry_weight(self, weight: int, dynamic: Sequence[CheckerState]) -> None:
+        """Start from a weight a previous agent reported (a respawn): ``dynamic``, this
+        server's ``misc_dynamic`` checks, hold it until they report their own. The
+        first holds it whole, the others the configured weight (contributing nothing
+        to keepalived's sum), so :meth:`health` says ``weight`` at once, and a pool fed
+        by this agent keeps the weight it had instead of flipping back to the
+        configured one until the checks run. Nothing to carry for a server that starts
+        down or has no such check."""
+        if not dynamic or not all(c.up for c in self.checkers):
+            return
+        base = 1 if self.configured_weight is None else self.configured_weight
+        dynamic[0].weight = weight
+        for checker in dynamic[1:]:
+            checker.weight = base
+        self.health = self._compute()
 
     def update(self, change: CheckerChange | None, now: float) -> ServerChange | None:
         """Recompute after one of its checks changed; a :class:`ServerChange` if the health did."""

@@ -27,7 +27,8 @@ servers, :mod:`vrrpy.ipvs.model`) and keeps the kernel's table to it:
   (``on_stop="remove"``: keepalived deletes its virtual servers when it
   stops); ``on_stop="keep"`` leaves them.
 * **While installed** (Master, or kept), a health change
-  (:meth:`IpvsBackend.set_health`) re-plans and reconciles the services it
+  (:meth:`IpvsBackend.set_health`: up or down, and a healthy server's dynamic
+  weight, keepalived's ``misc_dynamic``) re-plans and reconciles the services it
   changed; :meth:`IpvsBackend.reconcile` re-reads and repairs the whole
   declared table (a service someone edited behind our back).
 * **Ownership.** Only declared services are touched (and services declared
@@ -69,6 +70,9 @@ from vrrpy.ipvs.reconcile import DeleteService, Operation, reconcile, withdraw
 __all__ = ["IpvsBackend", "Kernel"]
 
 logger = logging.getLogger("vrrpy.ipvs")
+
+_MAX_WEIGHT = 2**31 - 1
+"""The kernel's destination weight is a signed 32-bit integer (``IPVS_DEST_ATTR_WEIGHT``)."""
 
 
 class Kernel(Protocol):
@@ -175,6 +179,7 @@ class IpvsBackend(Backend):
         self._declared = check_declared(services)
         self._retired: set[ServiceKey] = set()
         self._health: dict[HealthKey, bool] = {}
+        self._weights: dict[HealthKey, int] = {}
         self._wanted = _Wanted()
         # Converge side only (under _work).
         self._work = threading.Lock()
@@ -212,13 +217,21 @@ class IpvsBackend(Backend):
         server: RealServer | DestKey | tuple[str, int],
         healthy: bool,
         service: ServiceKey | None = None,
+        weight: int | None = None,
     ) -> bool:
         """Record a health check's verdict for a real server, in ``service`` or (None)
         in every declared service that has it; reconcile what it changes (in the
         background, if the pool is installed). Returns whether anything changed.
 
+        ``weight``: the weight a healthy server should carry instead of its declared
+        one (keepalived's ``misc_dynamic``: a MISC_CHECK's exit status - 2); None
+        gives it back its declared weight. Ignored while the server is failed.
+
         Cheap and non-blocking: callable from the protocol loop, for every check."""
         key = _dest_key(server)
+        if weight is not None and not 0 <= weight <= _MAX_WEIGHT:
+            raise ValueError(f"weight must be 0..{_MAX_WEIGHT}, not {weight}")
+        dynamic = weight if healthy else None
         changed: set[ServiceKey] = set()
         with self._state:
             targets = [service] if service is not None else list(self._declared)
@@ -229,6 +242,12 @@ class IpvsBackend(Backend):
                 if self._health.get((svc, key)) is not healthy:
                     self._health[(svc, key)] = healthy
                     changed.add(svc)
+                if self._weights.get((svc, key)) != dynamic:
+                    if dynamic is None:
+                        del self._weights[(svc, key)]
+                    else:
+                        self._weights[(svc, key)] = dynamic
+                    changed.add(svc)
             self._wanted.dirty |= changed
         if changed:
             self._kick()
@@ -238,6 +257,11 @@ class IpvsBackend(Backend):
         """The verdicts recorded so far."""
         with self._state:
             return dict(self._health)
+
+    def weights(self) -> dict[HealthKey, int]:
+        """The dynamic weights recorded so far (healthy servers with a weight of a check's)."""
+        with self._state:
+            return dict(self._weights)
 
     # ------------------------------------------------------------ phases
 
@@ -337,6 +361,7 @@ class IpvsBackend(Backend):
                 declared = dict(self._declared)
                 retired = set(self._retired)
                 health = dict(self._health)
+                weights = dict(self._weights)
                 want_installed = self._wanted.installed
                 want_sync = self._wanted.sync
                 full = self._wanted.full
@@ -349,7 +374,7 @@ class IpvsBackend(Backend):
             ops_done = 0
             try:
                 before = self._pool
-                pool = plan(declared.values(), health, before, None if replan else dirty)
+                pool = plan(declared.values(), health, before, None if replan else dirty, weights)
                 self._pool = pool
                 events += changes(before, pool)
                 if want_installed:
@@ -475,10 +500,12 @@ class IpvsBackend(Backend):
 
     def status(self) -> dict[str, Any]:
         """For the state file: installed or not, the pool's shape, the sync daemon,
-        the converge counters."""
+        the converge counters, and the dynamic weights in force (``dynamic_weights``,
+        present when a check set one)."""
         with self._state:
             declared = dict(self._declared)
             wanted = self._wanted.installed
+            weights = dict(self._weights)
         pool = self._pool
         counters = self._counters
         doc: dict[str, Any] = {
@@ -493,6 +520,13 @@ class IpvsBackend(Backend):
             "last_seconds": round(counters.last_seconds, 6),
             "last_operations": counters.last_operations,
         }
+        if weights:
+            doc["dynamic_weights"] = {
+                f"{service} -> {_dest_text(dest)}": weight
+                for (service, dest), weight in sorted(
+                    weights.items(), key=lambda item: (str(item[0][0]), _dest_text(item[0][1]))
+                )
+            }
         if pool is not None:
             entries = pool.services.values()
             doc["real_servers"] = sum(
@@ -509,6 +543,11 @@ def _dest_key(server: RealServer | DestKey | tuple[str, int]) -> DestKey:
         return server.key
     address, port = server
     return (ip_address(address), int(port))
+
+
+def _dest_text(dest: DestKey) -> str:
+    address, port = dest
+    return f"[{address}]:{port}" if address.version == 6 else f"{address}:{port}"
 
 
 def _op_key(op: Operation) -> ServiceKey:

@@ -17,6 +17,16 @@ failed"): then it counts as failed until its first check passes. A server
 with no checker at all should be given True (keepalived: a server without
 checkers is alive, alpha or not).
 
+**Dynamic weights.** ``weights[(service key, (address, port))]``, when
+given, is the weight an alive real server should carry instead of its
+declared one: keepalived's ``MISC_CHECK`` with ``misc_dynamic``, whose exit
+status ``s`` in 2..255 sets the weight to ``s - 2`` (``update_svr_wgt`` in
+``check_misc.c``). It is the weight installed and the weight the quorum
+counts (keepalived's ``weigh_live_realservers`` sums the alive servers'
+effective weights). A server with no entry has its declared weight; a failed
+server's entry is ignored (removed, or 0 with ``inhibit_on_failure``, as
+without one).
+
 **A failed real server** is removed from the service; with
 ``inhibit_on_failure`` it stays at weight 0 instead ("quiescent": the kernel
 sends it no new connection, and the connections it holds live on, which
@@ -124,18 +134,34 @@ def _alive(vs: VirtualService, server: RealServer, health: Mapping[HealthKey, bo
     return known
 
 
+def _weighted(
+    vs: VirtualService, server: RealServer, weights: Mapping[HealthKey, int] | None
+) -> RealServer:
+    """``server`` at its dynamic weight, if a check set one."""
+    if weights is None:
+        return server
+    weight = weights.get((vs.key, server.key))
+    return server if weight is None or weight == server.weight else server.with_weight(weight)
+
+
 def plan_service(
-    vs: VirtualService, health: Mapping[HealthKey, bool], quorum_was_up: bool | None = None
+    vs: VirtualService,
+    health: Mapping[HealthKey, bool],
+    quorum_was_up: bool | None = None,
+    weights: Mapping[HealthKey, int] | None = None,
 ) -> ServicePool:
     """One service's plan (see the module); ``quorum_was_up`` is its quorum in the
-    previous plan (None: this is its first)."""
-    alive = [server for server in vs.real_servers if _alive(vs, server, health)]
+    previous plan (None: this is its first); ``weights``: the dynamic weights."""
+    alive = [
+        _weighted(vs, server, weights) for server in vs.real_servers if _alive(vs, server, health)
+    ]
     live_weight = sum(server.weight for server in alive)
     if not quorum_was_up:  # the first plan, or no quorum: gained at quorum + hysteresis
         quorum_up = live_weight >= vs.quorum + vs.hysteresis
     else:
         quorum_up = not (live_weight == 0 or live_weight < vs.quorum - vs.hysteresis)
     alive_keys = frozenset(server.key for server in alive)
+    alive_by_key = {server.key: server for server in alive}
     dests: list[RealServer] = []
     sorry = not quorum_up and vs.sorry_server is not None
     if sorry:
@@ -146,7 +172,7 @@ def plan_service(
     else:
         for server in vs.real_servers:
             if server.key in alive_keys:
-                dests.append(server)
+                dests.append(alive_by_key[server.key])
             elif vs.inhibit_on_failure:
                 dests.append(server.with_weight(0))
         if vs.sorry_server is not None and vs.sorry_server_inhibit:
@@ -159,12 +185,14 @@ def plan(
     health: Mapping[HealthKey, bool],
     previous: Pool | None = None,
     keys: Collection[ServiceKey] | None = None,
+    weights: Mapping[HealthKey, int] | None = None,
 ) -> Pool:
     """The plan of every declared service (checked with
     :func:`~vrrpy.ipvs.model.check_declared`); ``previous`` carries each service's
     quorum from the last plan (hysteresis needs it). With ``keys``, only those
     services are planned again and the others keep their ``previous`` plan (a
-    health change touches the services of its server, not thousands)."""
+    health change touches the services of its server, not thousands).
+    ``weights``: the alive servers' dynamic weights (see the module)."""
     services = check_declared(declared)
     before = previous.services if previous is not None else {}
     out: dict[ServiceKey, ServicePool] = {}
@@ -173,7 +201,7 @@ def plan(
         if keys is not None and key not in keys and was is not None:
             out[key] = was
         else:
-            out[key] = plan_service(vs, health, None if was is None else was.quorum_up)
+            out[key] = plan_service(vs, health, None if was is None else was.quorum_up, weights)
     return Pool(out)
 
 
