@@ -101,7 +101,12 @@ def test_status_show_and_json_are_shaped_like_frr(pair: tuple[Lab, Daemon, Daemo
     assert doc["vrrpy"]["addresses_installed"] == {"192.0.2.100/24": True}
     assert "v6" not in doc
 
+    assert [(t["from"], t["to"], t["code"]) for t in doc["vrrpy"]["recent_transitions"]] == [
+        ("INIT", "BACKUP", "startup"),
+        ("BACKUP", "MASTER", "master_down"),
+    ]
     text = vrrpctl(socket_of(h2), "show", "VI_1").stdout
+    assert "INIT -> BACKUP (startup): startup" in text
     assert "Status (v4)" in text and "Backup" in text
     assert "192.0.2.100/24 (NOT on the interface)" in text  # a Backup must not have it
 

@@ -7,6 +7,9 @@
   :class:`~vrrpy.observe.metrics.Histogram` the runtime can fill.
 * :mod:`vrrpy.observe.server`: a read-only ``/metrics`` endpoint served from a
   time-shared thread of its own (stdlib :mod:`http.server`).
+* :mod:`vrrpy.observe.page`: the status page the same endpoint serves at ``/``
+  (a row per instance) and ``/instance/NAME`` (one instance, in full), HTML
+  from the same snapshot, no script, refreshing itself.
 
 Nothing here imports asyncio or touches the protocol loop: the runtime hands
 in a ``snapshot()`` callable.
@@ -23,6 +26,7 @@ from vrrpy.observe.metrics import (
     read_instances,
     render,
 )
+from vrrpy.observe.page import View, render_page
 from vrrpy.observe.server import DEFAULT_ADDRESS, DEFAULT_PORT, MetricsServer
 
 __all__ = [
@@ -33,7 +37,9 @@ __all__ = [
     "Histogram",
     "MetricsServer",
     "Snapshot",
+    "View",
     "escape_label_value",
     "read_instances",
     "render",
+    "render_page",
 ]

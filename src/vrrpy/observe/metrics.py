@@ -319,6 +319,12 @@ def read_instances(
             where = getattr(runner, "addr_ifname", None)
             if isinstance(where, str):
                 status["address_interface"] = where
+        recent = getattr(runner, "recent", None)
+        if "recent_transitions" not in status and recent is not None:
+            status["recent_transitions"] = [
+                {"at": at, "from": old, "to": new, "code": code, "reason": reason}
+                for at, old, new, code, reason in list(recent)  # one C call: no race
+            ]
         if "address_ifindex" not in status:
             attachment = getattr(runner, "attachment", None)
             index = getattr(attachment, "addr_ifindex", None)

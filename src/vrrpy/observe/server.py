@@ -1,4 +1,4 @@
-"""A read-only ``/metrics`` endpoint, served from a time-shared thread of its own.
+"""A read-only ``/metrics`` endpoint and status page, served from a thread of its own.
 
 vrrpyd wires it like this (``runtime.instances``: name to
 :class:`~vrrpy.runtime.instance.InstanceRunner`)::
@@ -75,6 +75,12 @@ an idle machine too. A 2,000-instance daemon scraped every 15 s therefore
 risks one late wake-up of up to ~25 ms per scrape, only while the CPUs are
 overloaded; fewer instances cost proportionally less.
 
+The status page (:mod:`vrrpy.observe.page`: ``/``, ``/?show=...``,
+``/instance/NAME``) is served by the same thread under the same rules: its
+own snapshot from the same ``snapshot()``, no collection while it renders,
+pieces with a ``pause`` between them, at most one render per view per
+``min_interval`` (the :data:`PAGE_VIEWS` most recent views are kept).
+
 The thread is never real-time: it is started from the loop's thread, whose
 ``SCHED_RESET_ON_FORK`` starts it time-shared, and it drops any real-time
 policy it was started with (from another thread) before serving. A scrape
@@ -105,6 +111,9 @@ from vrrpy.observe.metrics import (
     render_down,
     render_parts,
 )
+from vrrpy.observe.page import CONTENT_TYPE as PAGE_CONTENT_TYPE
+from vrrpy.observe.page import HEADERS as PAGE_HEADERS
+from vrrpy.observe.page import View, encode_parts, parse_target, render_page, render_unavailable
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "MetricsServer"]
 
@@ -130,13 +139,12 @@ NAP: Final = 0.00005
 """Seconds a real-time scrape thread sleeps between two metric families, every 250
 instances read, and after each request (see :meth:`MetricsServer.pause`)."""
 
+PAGE_VIEWS: Final = 8
+"""Rendered views of the status page kept for ``min_interval``: the summary and a few
+instances' pages; a client asking for ever new names cannot make it hold more."""
+
 _SCHED_RT: Final = frozenset({os.SCHED_FIFO, os.SCHED_RR})
 _PR_SET_NAME: Final = 15
-
-_INDEX: Final = (
-    b"<html><head><title>vrrpyd</title></head><body><h1>vrrpyd</h1>"
-    b"<p><a href='/metrics'>Metrics</a></p></body></html>\n"
-)
 
 
 def _name_thread(name: str) -> None:
@@ -192,7 +200,8 @@ class _Body:
 
 
 class MetricsServer:
-    """Serves ``snapshot()`` rendered as Prometheus text at ``path`` on ``host``:``port``.
+    """Serves ``snapshot()`` rendered as Prometheus text at ``path`` on ``host``:``port``,
+    and as the status page (:mod:`vrrpy.observe.page`) at ``/`` and ``/instance/NAME``.
 
     One thread (``vrrpyd-metrics``, time-shared) accepts and answers one
     request at a time: a scrape renders at most once per ``min_interval``
@@ -237,7 +246,12 @@ class MetricsServer:
         """Scrapes answered ``keepalived_up 0`` because ``snapshot()`` failed."""
         self.last_render_seconds = math.nan
         """Thread CPU time of the last render (snapshot and text), in seconds."""
+        self.page_renders = 0
+        """Status page views rendered (one view asked again within ``min_interval``: none)."""
+        self.page_errors = 0
+        """Status page views answered 503 because ``snapshot()`` failed."""
         self._body: _Body | None = None
+        self._pages: dict[View, tuple[int, _Body]] = {}
         self._lock = threading.Lock()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -342,8 +356,60 @@ class MetricsServer:
                 break
         return [render_down()]
 
+    def page(self, view: View) -> tuple[int, _Body]:
+        """(HTTP status, body) of the status page's ``view``: the one rendered less than
+        ``min_interval`` ago, else a new one, from a snapshot of its own, under the rules
+        of :meth:`scrape` (no collection while it renders, pieces, ``pause``)."""
+        with self._lock:
+            now = time.monotonic()
+            cached = self._pages.get(view)
+            if cached is not None and now - cached[1].made < self.min_interval:
+                return cached
+            threshold = gc.get_threshold()
+            gc.set_threshold(0, *threshold[1:])
+            try:
+                code, parts = self._render_page(view)
+            finally:
+                gc.set_threshold(*threshold)
+            self.page_renders += 1
+            answer = code, _Body(encode_parts(parts), time.monotonic())
+            del parts
+            pages = self._pages
+            pages.pop(view, None)
+            for old in [v for v, (_, b) in pages.items() if now - b.made >= self.min_interval]:
+                del pages[old]
+            while len(pages) >= PAGE_VIEWS:
+                del pages[next(iter(pages))]
+            pages[view] = answer
+            return answer
+
+    def _render_page(self, view: View) -> tuple[int, list[str]]:
+        for attempt in range(self.attempts):
+            try:
+                snapshot = self.snapshot()
+                answer = render_page(
+                    snapshot, view, hostname=socket.gethostname(), pause=self.pause
+                )
+                _release(snapshot)
+                return answer
+            except RuntimeError as exc:
+                if attempt < self.attempts - 1:
+                    self.retries += 1
+                    continue
+                self.page_errors += 1
+                self._log_failure(exc)
+            except Exception as exc:
+                self.page_errors += 1
+                self._log_failure(exc)
+                break
+        return 503, render_unavailable(view, hostname=socket.gethostname())
+
     def _failed(self, exc: Exception) -> None:
         self.errors += 1
+        self._log_failure(exc)
+
+    def _log_failure(self, exc: Exception) -> None:
+        """Log that no snapshot could be taken, at most one line per ``ERROR_LOG_INTERVAL``."""
         now = time.monotonic()
         if now - self._last_logged < ERROR_LOG_INTERVAL:
             self._unlogged += 1
@@ -414,23 +480,36 @@ class _Handler(BaseHTTPRequestHandler):
         target = self.path.split("?", 1)[0]
         metrics = self.server.metrics
         if target == metrics.path:
-            body = metrics.scrape()
-            gzip = "gzip" in self.headers.get("Accept-Encoding", "")
-            chunks = body.gzip() if gzip else body.chunks
-            self.send_response(200)
-            self.send_header("Content-Type", CONTENT_TYPE)
-            if gzip:
-                self.send_header("Content-Encoding", "gzip")
-            length = sum(len(c) for c in chunks) if gzip else body.length
-            self.send_header("Content-Length", str(length))
-            self.end_headers()
-            if send_body:
-                for chunk in chunks:
-                    self.wfile.write(chunk)
-        elif target == "/":
-            self._simple(200, "text/html; charset=utf-8", _INDEX, send_body)
+            self._chunks(200, CONTENT_TYPE, metrics.scrape(), send_body)
+        elif (view := parse_target(self.path)) is not None:
+            code, body = metrics.page(view)
+            self._chunks(code, PAGE_CONTENT_TYPE, body, send_body, PAGE_HEADERS)
         else:
             self._simple(404, "text/plain; charset=utf-8", b"not found\n", send_body)
+
+    def _chunks(
+        self,
+        code: int,
+        kind: str,
+        body: _Body,
+        send_body: bool,
+        headers: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        """Answer with ``body``, gzip-compressed if the client takes it."""
+        gzip = "gzip" in self.headers.get("Accept-Encoding", "")
+        chunks = body.gzip() if gzip else body.chunks
+        self.send_response(code)
+        self.send_header("Content-Type", kind)
+        for name, value in headers:
+            self.send_header(name, value)
+        if gzip:
+            self.send_header("Content-Encoding", "gzip")
+        length = sum(len(c) for c in chunks) if gzip else body.length
+        self.send_header("Content-Length", str(length))
+        self.end_headers()
+        if send_body:
+            for chunk in chunks:
+                self.wfile.write(chunk)
 
     def _simple(self, code: int, kind: str, data: bytes, send_body: bool) -> None:
         self.send_response(code)

@@ -17,6 +17,7 @@ reasons, CARP, the Master heard, backends, tracking, ...) is under
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
@@ -187,6 +188,7 @@ def render_detail(name: str, doc: Mapping[str, Any]) -> str:
         ("Master heard", str(vrrpy.get("master_address") or "-")),
         ("Faults", "; ".join(str(f) for f in vrrpy.get("faults") or ()) or "none"),
         ("Last transition", str(counters.get("last_transition_reason") or "-")),
+        ("Recent transitions", "newest first" if vrrpy.get("recent_transitions") else "-"),
         ("Sync group", str(vrrpy.get("sync_group") or "-")),
     ]
     installed: Mapping[str, Any] = vrrpy.get("addresses_installed") or {}
@@ -199,6 +201,21 @@ def render_detail(name: str, doc: Mapping[str, Any]) -> str:
             "" if mark is None else (" (on the interface)" if mark else " (NOT on the interface)")
         )
         rows.append(("." * 34, f"{address}{note}"))
+    for change in reversed(list(vrrpy.get("recent_transitions") or ())[-5:]):
+        if isinstance(change, Mapping):
+            when = change.get("at")
+            stamp = (
+                time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+                if isinstance(when, (int, float))
+                else "?"
+            )
+            rows.append(
+                (
+                    f"  {stamp}",
+                    f"{change.get('from')} -> {change.get('to')} ({change.get('code')}): "
+                    f"{change.get('reason')}",
+                )
+            )
     for backend, result in (vrrpy.get("backends") or {}).items():
         last = result.get("last_error") if isinstance(result, Mapping) else None
         rows.append((f"Backend {backend}", f"error: {last}" if last else "ok"))

@@ -53,6 +53,9 @@ from vrrpy.runtime.timers import LoopTimers, Timers
 
 logger = logging.getLogger("vrrpy.runtime")
 
+RECENT_TRANSITIONS = 10
+"""How many transitions each instance remembers for the status page and vrrpctl."""
+
 TransitionHook = Callable[["InstanceRunner", Transition], None]
 
 REFUSAL_HOLD = 10.0
@@ -122,6 +125,9 @@ class InstanceRunner:
         announcement of the addresses (a backend's ``prepare`` included)."""
         self.interarrival = Histogram(ADVERT_INTERARRIVAL_BUCKETS)
         """Seconds between two adverts heard as Backup (kernel arrival times)."""
+        self.recent: deque[tuple[float, str, str, str, str]] = deque(maxlen=RECENT_TRANSITIONS)
+        """The last transitions, oldest first: (wall time, old, new, code, reason). Shown by
+        the status page and vrrpctl, not in the state file (it would grow by ~1.5 kB each)."""
         self._timed_down: float | None = None
         self._last_heard: float | None = None
 
@@ -503,6 +509,9 @@ class InstanceRunner:
             pipeline.transition(self._event(action))
         self.since = time.time()
         self._since_mono = self.loop.time()
+        self.recent.append(
+            (self.since, action.old.value, action.new.value, action.code, action.reason)
+        )
         self._last_heard = None  # an inter-arrival spans one stay in Backup
         self.pacer.precise = False
         logger.info(
