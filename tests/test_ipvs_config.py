@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import http.server
+import json
 import socket
 import subprocess
 import sys
@@ -738,6 +739,7 @@ def test_a_failing_real_server_leaves_the_pool_and_returns(inhibit: bool) -> Non
     ipvs = lvs.backends["VI_1"]
     service = ServiceKey.of("tcp", "192.0.2.10", 80)
     checked = (ip_address("127.0.0.1"), web.port)
+    key = f"VI_1 TCP 192.0.2.10:80 -> 127.0.0.1:{web.port}"
     changes: list[str] = []
 
     def weights() -> dict[tuple[Any, int], int]:
@@ -762,8 +764,11 @@ def test_a_failing_real_server_leaves_the_pool_and_returns(inhibit: bool) -> Non
             web.start()
             await _until(lambda: weights().get(checked) == 5, "the server back at its weight")
             lvs.request_status()
-            await _until(lambda: "checks" in _entry(pipeline), "the check history in the status")
-            final = _entry(pipeline)
+            await _until(lambda: lvs.raw_checks() is not None, "the check history")
+            raw = lvs.raw_checks()
+            assert raw is not None
+            assert "checks" not in _entry(pipeline), "histories never in the backend's status"
+            final = dict(json.loads(raw)["servers"][key], **_entry(pipeline))
             return {"down": status, "final": final}
         finally:
             lvs.stop()
@@ -772,7 +777,6 @@ def test_a_failing_real_server_leaves_the_pool_and_returns(inhibit: bool) -> Non
                 web.stop()
 
     result = asyncio.run(scenario())
-    key = f"VI_1 TCP 192.0.2.10:80 -> 127.0.0.1:{web.port}"
     down = result["down"]["health"][key]
     assert down["up"] is False and "failed" in down["reason"], down
     assert result["down"]["installed"] is True
@@ -948,7 +952,14 @@ def test_vrrpyd_runs_the_health_agent_and_shows_each_real_server(lab: Lab, tmp_p
         web = host.popen(serve, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         assert wait_for(lambda: health().get("up") is True, 10), health()
         daemon.refresh()  # SIGUSR1: the agent's check history comes with the next rewrite
-        assert wait_for(lambda: "checks" in health(), 5), health()
+
+        def history() -> list[Any]:
+            servers = daemon.state().get("health_checks", {}).get("servers", {})
+            return list(servers.get(key, {}).get("checks", []))
+
+        assert wait_for(history, 5), daemon.state().keys()
+        assert history()[0]["history"], "each check's recent runs, as the agent wrote them"
+        assert "checks" not in health(), "never inside the instance's entry"
         assert daemon.terminate() == 0
     finally:
         if daemon.proc is not None and daemon.proc.poll() is None:

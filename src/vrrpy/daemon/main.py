@@ -210,6 +210,17 @@ class StateFile:
             raise
 
 
+class RawJSON:
+    """A JSON text made elsewhere (the health agent's status line), written into the
+    state file as it is: decoding and encoding it again would cost the GIL tens of
+    milliseconds for nothing."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+
 def render_state(document: dict[str, object]) -> str:
     """The state document as JSON text: one line per instance, one per other top-level key.
 
@@ -221,7 +232,9 @@ def render_state(document: dict[str, object]) -> str:
     encode = json.JSONEncoder(default=str, separators=(", ", ": ")).encode
     parts: list[str] = []
     for key, value in document.items():
-        if key == "instances" and isinstance(value, dict):
+        if isinstance(value, RawJSON):
+            parts.append(f" {encode(key)}: {value.data.decode('utf-8', 'replace')}")
+        elif key == "instances" and isinstance(value, dict):
             inner = ",\n".join(f"  {encode(name)}: {encode(item)}" for name, item in value.items())
             parts.append(f" {encode(key)}: {{\n{inner}\n }}" if inner else f" {encode(key)}: {{}}")
         else:
@@ -323,6 +336,9 @@ async def _serve(
             out["tracking"] = tracking.status()
         if lvs is not None:
             out["health_agent"] = lvs.summary()
+            checks = lvs.raw_checks()
+            if checks is not None:
+                out["health_checks"] = RawJSON(checks)  # encoded by the agent, copied as is
         return out
 
     tracking: Tracking | None = None
@@ -444,7 +460,12 @@ async def _serve(
         if control_path and feed is not None:
             try:
                 control = start_control(
-                    control_path, config.global_.control_group, runtime, feed, extra, path
+                    control_path,
+                    config.global_.control_group,
+                    runtime,
+                    feed,
+                    lambda: {k: v for k, v in extra().items() if k != "health_checks"},
+                    path,
                 )
             except OSError as exc:
                 raise OSError(f"control_socket {control_path}: {exc}") from exc

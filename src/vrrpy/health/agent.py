@@ -407,6 +407,11 @@ class HealthAgent:
             os.write(self.proc.stdin.fileno(), encode(request))
 
     @property
+    def status_line(self) -> bytes:
+        """The last status answer as the agent wrote it (one JSON object; b"" before any)."""
+        return self._status_line
+
+    @property
     def status(self) -> dict[str, Any]:
         """The last status answer, decoded on first access, not on the loop that read it:
         with a thousand servers' histories it is megabytes of JSON, tens of milliseconds
