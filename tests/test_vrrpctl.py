@@ -255,3 +255,16 @@ def test_text_renderers_cope_with_missing_fields() -> None:
     assert "CARP IPv6" in render_summary({"VH_7": doc})
     detail = render_detail("VH_7", doc)
     assert "link eth1 down" in detail and "2001:db8::7" in detail
+
+
+def test_import_keepalived_is_a_vrrpctl_subcommand(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    fixtures = Path(__file__).parent / "fixtures" / "keepalived"
+    assert vrrpctl_main(["import-keepalived", str(fixtures / "templated.conf")]) == 0
+    assert "[[instance]]" in capsys.readouterr().out
+    out = tmp_path / "v.toml"
+    code = vrrpctl_main(["import-keepalived", "-o", str(out), str(fixtures / "sync_group.conf")])
+    assert code == 1 and "[[instance]]" in out.read_text()  # excluded addresses: a script
+    assert "changed" in capsys.readouterr().err
+    assert vrrpctl_main(["import-keepalived", str(tmp_path / "missing.conf")]) == 2

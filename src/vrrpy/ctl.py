@@ -6,6 +6,9 @@
     vrrpctl show NAME [--json]     one instance in detail (FRR's "show vrrp")
     vrrpctl events                 follow transitions: one JSON line per event
     vrrpctl reload                 re-read the configuration (SIGHUP)
+    vrrpctl import-keepalived FILE [-o OUT] [--config-id ID]
+                                   keepalived.conf to vrrpyd's TOML (see
+                                   docs/migrating-from-keepalived.md)
 
 Exit status, for monitoring scripts:
 
@@ -14,6 +17,10 @@ Exit status, for monitoring scripts:
 * 2: an instance shown is in FAULT;
 * 3: an instance shown is not running (INIT);
 * 4: no such instance (``show``).
+
+``import-keepalived`` needs no daemon and has its own: 0 everything carried
+over, 1 usable but something left out or changed (all listed on stderr), 2
+the file cannot be read or parsed.
 
 ``--socket`` (or ``VRRPCTL_SOCKET``) names the socket; the default is
 vrrpyd's (``/run/vrrpyd/vrrpyd.sock``). Reading it needs root, or membership
@@ -97,6 +104,11 @@ def _exit_for(instances: Mapping[str, Mapping[str, Any]]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``vrrpctl`` console script."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words[:1] == ["import-keepalived"]:
+        from vrrpy.keepalived.importer import main as import_keepalived
+
+        return import_keepalived(words[1:])
     parser = argparse.ArgumentParser(prog="vrrpctl", description="Ask a running vrrpyd.")
     parser.add_argument(
         "-s",
@@ -112,7 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="FRR-shaped JSON")
     commands.add_parser("events", help="follow transitions (one JSON line each)")
     commands.add_parser("reload", help="re-read the configuration (SIGHUP)")
-    args = parser.parse_args(argv)
+    commands.add_parser(
+        "import-keepalived", help="keepalived.conf to vrrpyd's TOML (import-keepalived -h)"
+    )
+    args = parser.parse_args(words)
     try:
         if args.command == "events":
             return _follow(args.socket)
