@@ -968,3 +968,41 @@ def test_vrrpyd_runs_the_health_agent_and_shows_each_real_server(lab: Lab, tmp_p
         web.wait(5)
     pid = agent["pid"]
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_a_pool_follows_a_carp_instance_as_it_follows_a_vrrp_one() -> None:
+    """IPVS is attached to the shared state set: a CARP VHID's MASTER installs the pool."""
+    config = parse_config(
+        textwrap.dedent(
+            """
+            [[instance]]
+            name = "web"
+            protocol = "carp"
+            interface = "eth0"
+            vhid = 7
+            advbase = 1
+            advskew = 0
+            password = "s3cret"
+            virtual_addresses = ["192.0.2.70/24"]
+
+            [[virtual_server]]
+            instance = "web"
+            address = "192.0.2.70"
+            port = 80
+            real_server = [{ address = "198.51.100.11", port = 80 }]
+            """
+        )
+    )
+    kernel = FakeKernel()
+    lvs = Lvs(config, kernel=lambda: kernel)
+    (ipvs,) = lvs.backends.values()
+
+    async def scenario() -> list[str]:
+        await ipvs.transition(TransitionEvent("web", State.INITIALIZE, State.BACKUP, "start", 100))
+        await ipvs.transition(TransitionEvent("web", State.BACKUP, State.MASTER, "down", 100))
+        installed = sorted(str(key) for key in kernel.services)
+        await ipvs.transition(TransitionEvent("web", State.MASTER, State.BACKUP, "bow", 100))
+        await ipvs.close()
+        return installed
+
+    assert asyncio.run(scenario()) == ["TCP 192.0.2.70:80"]
