@@ -336,7 +336,9 @@ class MetricsServer:
             self.last_render_seconds = time.thread_time() - started
             self.renders += 1
             parts.append(self._own())
-            body = self._body = _Body([p.encode("utf-8") for p in parts], time.monotonic())
+            # Aged from the start of the render: a scraper asking every second gets a new
+            # one each time, not every other time because the last took a while.
+            body = self._body = _Body([p.encode("utf-8") for p in parts], now)
             return body
 
     def _render(self) -> list[str]:
@@ -372,7 +374,7 @@ class MetricsServer:
             finally:
                 gc.set_threshold(*threshold)
             self.page_renders += 1
-            answer = code, _Body(encode_parts(parts), time.monotonic())
+            answer = code, _Body(encode_parts(parts), now)
             del parts
             pages = self._pages
             pages.pop(view, None)
