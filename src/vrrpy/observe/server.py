@@ -40,13 +40,16 @@ recording how late it got the GIL back, 20 s a row, three runs:
   as fresh as its bulk queue (read at least once a second). A dict the loop
   changes while it is read raises ``RuntimeError``, and that read is retried.
 
-One scrape of 2,000 instances costs 118 to 127 ms of CPU in this thread,
-about 60 us per instance: reading the statuses 29 ms (``status()`` itself
-11 us each), rendering 87 ms (the :class:`~vrrpy.observe.metrics.CounterGuard`
-included, ~20 ms of it), encoding 1.8 ms in 126 pieces (the largest 376 KB).
-The text is 5.8 MB, 75,000 lines; gzip at level 1 (when the scraper asks)
-makes 0.5 MB in 17 ms, with the GIL released. At most one render per
-``min_interval`` (1 s) whoever asks; scraped every 15 s, under 1% of a core.
+One scrape of 2,000 instances cost 118 to 127 ms of CPU in this thread
+when first measured, about 60 us per instance: reading the statuses 29 ms
+(``status()`` itself 11 us each), rendering 87 ms (the
+:class:`~vrrpy.observe.metrics.CounterGuard` included, ~20 ms of it),
+encoding 1.8 ms; 5.8 MB of text, 75,000 lines; gzip at level 1 (when the
+scraper asks) 0.5 MB in 17 ms, with the GIL released. Since then every
+instance has two histograms and each virtual address the kernel's word:
+the render of 2,000 Backups is about 195 ms and 8.5 MB in 141 pieces of at
+most 1,000 samples (the largest 113 kB), empty histograms left out. At most
+one render per ``min_interval`` (1 s) whoever asks.
 
 How long the GIL is held in one stretch, the scrapes back to back (150 to
 175 per 20 s), on an idle machine: the loop's wake-ups were a median 0.23 ms
@@ -81,10 +84,13 @@ own snapshot from the same ``snapshot()``, no collection while it renders,
 pieces with a ``pause`` between them, at most one render per view per
 ``min_interval`` (the :data:`PAGE_VIEWS` most recent views are kept).
 
-The thread is never real-time: it is started from the loop's thread, whose
+Which policy the thread has is the caller's choice (``thread_init``).
+Without one it is time-shared: started from the loop's thread, whose
 ``SCHED_RESET_ON_FORK`` starts it time-shared, and it drops any real-time
-policy it was started with (from another thread) before serving. A scrape
-is not a beat: it must never compete with the adverts for a CPU.
+policy it was started with. vrrpyd passes the runtime's
+``worker_initializer`` (real-time one below the loop: a time-shared thread
+preempted while it holds the GIL holds up the loop, as measured above) and
+the thread naps between pieces (:meth:`MetricsServer.pause`).
 """
 
 from __future__ import annotations
