@@ -288,7 +288,7 @@ def read_instances(
     runners: Mapping[str, Any],
     attempts: int = 5,
     pause: Callable[[], None] | None = None,
-    every: int = 250,
+    every: int = 100,
 ) -> dict[str, dict[str, Any]]:
     """Each runner's ``status()`` read from any thread, with what the metrics add.
 
@@ -660,7 +660,7 @@ class _Writer:
         self.family(name, "histogram", text, lines)
 
 
-CHUNK: Final = 1000
+CHUNK: Final = 500
 """Samples per piece of a rendered family (see :meth:`_Writer.family`)."""
 
 

@@ -142,8 +142,10 @@ ERROR_LOG_INTERVAL: Final = 60.0
 THREAD_NAME: Final = "vrrpyd-metrics"
 
 NAP: Final = 0.00005
-"""Seconds a real-time scrape thread sleeps between two metric families, every 250
-instances read, and after each request (see :meth:`MetricsServer.pause`)."""
+"""Seconds a real-time scrape thread sleeps at least between two pieces of a render, every
+100 instances read, and after each request (see :meth:`MetricsServer.pause`)."""
+MAX_NAP: Final = 0.005
+"""Seconds it sleeps at most there (it sleeps as long as it worked since the last nap)."""
 
 PAGE_VIEWS: Final = 8
 """Rendered views of the status page kept for ``min_interval``: the summary and a few
@@ -237,6 +239,7 @@ class MetricsServer:
         ``worker_initializer``, real-time one below the loop); None: time-sharing."""
         self.real_time = False
         """Whether the serving thread started real-time (it then naps: :meth:`pause`)."""
+        self._woke = time.monotonic()
         self.host = host
         self.port = port
         self.path = path
@@ -307,18 +310,27 @@ class MetricsServer:
             thread.join()
 
     def pause(self) -> None:
-        """Sleep :data:`NAP` seconds if the serving thread is real-time (else nothing).
+        """If the serving thread is real-time: sleep as long as it worked since the last
+        pause (at least :data:`NAP`, at most :data:`MAX_NAP`); else nothing.
 
         The kernel counts a real-time thread's time without a sleep against
         ``RLIMIT_RTTIME`` (vrrpyd: half a second, then every real-time thread
-        of the daemon is dropped to time-sharing for a while). A render of
-        2,000 instances is over 100 ms of CPU, and a client that keeps
-        sending requests would keep the thread busy for ever; a nap between
-        families, and after each request, zeroes the count and lets ordinary
-        processes have the CPU for a moment. About 70 naps per render.
+        of the daemon is dropped to time-sharing for a while), and a client
+        that keeps sending requests would keep the thread busy for ever. And
+        a real-time thread that renders 2,000 instances (some 300 ms of CPU)
+        without giving the CPU away starves what runs time-shared (the
+        kernel's soft-interrupt threads that carry the adverts between
+        namespaces among them) and keeps the loop fighting for the GIL: with
+        50 us naps the Master's 10 ms adverts had 47 ms gaps while scraped
+        (bench/scrape_bench.py, 2,000 instances). Sleeping as long as it
+        worked holds the thread to half a CPU and leaves the GIL free half
+        the time; a scrape takes twice as long, never more CPU.
         """
         if self.real_time:
-            time.sleep(NAP)
+            now = time.monotonic()
+            worked = now - self._woke
+            time.sleep(min(MAX_NAP, max(NAP, worked)))
+            self._woke = time.monotonic()
 
     # -------------------------------------------------------------- rendering
 
