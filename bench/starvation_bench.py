@@ -83,7 +83,7 @@ from failover_bench import (
     vrrpyd_complaints,
 )
 from vrrpy.lab import Capture, Daemon, Host, Lab, stop_process, wait_for
-from vrrpy.lab.daemon import render, toml_value
+from vrrpy.lab.daemon import render
 
 INTERVAL = 0.01
 LATE = 0.015  # a gap over this is counted: 1.5 intervals
@@ -230,13 +230,12 @@ class BenchDaemon(Daemon):
         instances: list[Mapping[str, Any]],
         extra_global: Mapping[str, object],
     ) -> None:
-        self.extra_global = dict(extra_global)
-        super().__init__(host, workdir, instances)
+        super().__init__(host, workdir, instances, global_=dict(extra_global))
 
     def write(self, instances: list[Mapping[str, Any]]) -> None:
-        text = render(self.state_file, instances, log_level="warning")
-        lines = "".join(f"{key} = {toml_value(v)}\n" for key, v in self.extra_global.items())
-        self.conf.write_text(text.replace("[global]\n", "[global]\n" + lines, 1))
+        self.conf.write_text(
+            render(self.state_file, instances, log_level="warning", global_=self.global_)
+        )
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:

@@ -69,7 +69,7 @@ import json, os, signal, socket, subprocess, sys, threading, time
 from pathlib import Path
 
 from vrrpy.lab import Lab, in_netns, wait_for
-from vrrpy.lab.daemon import toml_value
+from vrrpy.lab.daemon import render
 
 W = Path(os.environ["UML_WORK"])
 T0 = time.monotonic()
@@ -210,13 +210,8 @@ def config(name, priority, state_file, status_file):
          "delay_loop": 0.5, "inhibit_on_failure": True, "install": "always",
          "real_server": [checks("192.0.2.14", 81), checks("192.0.2.15", 81)]},
     ]
-    lines = ["[global]", f"state_file = {toml_value(str(state_file))}", 'log_level = "info"',
-             "realtime_priority = 0", "lock_memory = false"]
-    for inst in instances:
-        lines += ["", "[[instance]]"] + [f"{k} = {toml_value(v)}" for k, v in inst.items()]
-    for vs in servers:
-        lines += ["", "[[virtual_server]]"] + [f"{k} = {toml_value(v)}" for k, v in vs.items()]
-    return "\n".join(lines) + "\n"
+    return render(state_file, instances, tables={"virtual_server": servers},
+                  global_={"realtime_priority": 0, "lock_memory": False})
 
 
 class Director:

@@ -22,25 +22,6 @@ import tomli_w
 from vrrpy.lab.netns import Host
 
 
-def toml_value(value: Any) -> str:
-    """``value`` as one TOML value (an inline table for a mapping), for a line written by hand.
-
-    Whole files are written by :func:`render` with ``tomli_w``; this stays for the
-    few benches and tests that add single lines to a file.
-    """
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float)):
-        return repr(value)
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
-    raise TypeError(value)
-
-
 def render(
     state_file: Path,
     instances: list[Mapping[str, Any]],
