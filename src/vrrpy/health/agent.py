@@ -60,7 +60,7 @@ from vrrpy.health.checks import prepare
 from vrrpy.health.model import CheckSpec, HealthConfigError, spec_from_json, spec_to_json
 from vrrpy.health.runner import DEFAULT_MAX_IN_FLIGHT, HealthRunner
 from vrrpy.health.state import ServerChange, ServerHealth
-from vrrpy.track.protocol import decode_line, encode, read_lines
+from vrrpy.track.protocol import PipeReader, decode_line, encode, read_lines
 
 __all__ = [
     "AGENT_COMMAND",
@@ -280,7 +280,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 # -- the daemon's side ----------------------------------------------------------------------
 
 
-class HealthAgent:
+class HealthAgent(PipeReader):
     """The agent child and its pipe, on the daemon's loop: the health map and its changes.
 
     ``on_change(change)`` is called for each real server whose health moved
@@ -295,6 +295,9 @@ class HealthAgent:
     Everything here is non-blocking except :meth:`start` (one ``Popen``,
     ``vfork``: about a millisecond) and :meth:`stop`.
     """
+
+    PIPE = "health agent"
+    MAX_LINE = _MAX_LINE
 
     def __init__(
         self,
@@ -424,22 +427,6 @@ class HealthAgent:
                 doc = {}
             self._status = {k: v for k, v in doc.items() if k != "type"}
         return self._status
-
-    def _readable(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        try:
-            lines = read_lines(self.proc.stdout.fileno(), self._buffer)
-        except OSError as exc:
-            lines = None
-            log.error("health agent pipe: %s", exc)
-        if lines is None:
-            self._ended()
-            return
-        for line in lines:
-            self.feed_line(line)
-        if len(self._buffer) > _MAX_LINE:
-            self.malformed += 1
-            self._buffer.clear()
 
     def feed_line(self, line: bytes) -> None:
         """Handle one line from the agent (public for tests and other transports)."""

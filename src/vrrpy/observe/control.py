@@ -29,7 +29,6 @@ append and one byte into a pipe.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import json
 import logging
 import os
@@ -42,6 +41,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any, Final
+
+from vrrpy.observe.threads import is_real_time, name_thread
 
 __all__ = ["DEFAULT_SOCKET", "MAX_REQUEST", "ControlServer", "EventFeed", "unix_address"]
 
@@ -57,9 +58,7 @@ BACKLOG: Final = 2048
 SEND_TIMEOUT: Final = 1.0
 """Seconds a follower's socket may refuse an event line before the follower is dropped."""
 NAP: Final = 0.00005
-_PR_SET_NAME: Final = 15
 THREAD_NAME: Final = "vrrpyd-control"
-_SCHED_RT: Final = frozenset({os.SCHED_FIFO, os.SCHED_RR})
 
 
 @contextlib.contextmanager
@@ -245,12 +244,10 @@ class ControlServer:
     # ------------------------------------------------------------------ serving
 
     def _serve(self) -> None:
-        with contextlib.suppress(OSError, AttributeError):
-            ctypes.CDLL(None).prctl(_PR_SET_NAME, ctypes.c_char_p(THREAD_NAME.encode()), 0, 0, 0)
+        name_thread(THREAD_NAME)
         if self.thread_init is not None:
             self.thread_init()
-        with contextlib.suppress(OSError):
-            self.real_time = os.sched_getscheduler(0) in _SCHED_RT
+        self.real_time = is_real_time()
         assert self._listener is not None
         selector = selectors.DefaultSelector()
         selector.register(self._listener, selectors.EVENT_READ, "accept")

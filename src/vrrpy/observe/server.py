@@ -95,8 +95,6 @@ the thread naps between pieces (:meth:`MetricsServer.pause`).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import gc
 import logging
 import math
@@ -120,6 +118,7 @@ from vrrpy.observe.metrics import (
 from vrrpy.observe.page import CONTENT_TYPE as PAGE_CONTENT_TYPE
 from vrrpy.observe.page import HEADERS as PAGE_HEADERS
 from vrrpy.observe.page import View, encode_parts, parse_target, render_page, render_unavailable
+from vrrpy.observe.threads import is_real_time, name_thread
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "MetricsServer"]
 
@@ -151,22 +150,11 @@ PAGE_VIEWS: Final = 8
 """Rendered views of the status page kept for ``min_interval``: the summary and a few
 instances' pages; a client asking for ever new names cannot make it hold more."""
 
-_SCHED_RT: Final = frozenset({os.SCHED_FIFO, os.SCHED_RR})
-_PR_SET_NAME: Final = 15
-
-
-def _name_thread(name: str) -> None:
-    """Give the calling thread ``name`` in the kernel too (``top -H``, ``/proc/*/task/*/comm``):
-    Python's thread names stay inside Python before 3.14."""
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
-
 
 def _time_sharing() -> None:
     """Make the calling thread ``SCHED_OTHER`` if it is not (see the module docstring)."""
     try:
-        if os.sched_getscheduler(0) in _SCHED_RT:
+        if is_real_time():
             os.sched_setscheduler(0, os.SCHED_OTHER, os.sched_param(0))
     except OSError as exc:  # pragma: no cover - dropping real time is always allowed
         logger.warning("metrics thread could not leave real-time scheduling: %s", exc)
@@ -287,15 +275,12 @@ class MetricsServer:
         self._thread.start()
 
     def _serve(self) -> None:
-        _name_thread(THREAD_NAME)
+        name_thread(THREAD_NAME)
         if self.thread_init is None:
             _time_sharing()
         else:
             self.thread_init()
-        try:
-            self.real_time = os.sched_getscheduler(0) in _SCHED_RT
-        except OSError:  # pragma: no cover - reading one's own policy always works
-            self.real_time = False
+        self.real_time = is_real_time()
         assert self._httpd is not None
         self._httpd.serve_forever(poll_interval=0.5)
 

@@ -42,10 +42,10 @@ from vrrpy.track.protocol import (
     CheckSpec,
     ConfigError,
     InterfaceSpec,
+    PipeReader,
     config_line,
     decode_line,
     encode,
-    read_lines,
 )
 
 __all__ = ["AGENT_COMMAND", "Tracking", "TrackingAgent"]
@@ -57,7 +57,7 @@ _MAX_LINE = 1 << 20
 """A line longer than this (a broken agent) is dropped rather than buffered for ever."""
 
 
-class TrackingAgent:
+class TrackingAgent(PipeReader):
     """The agent child process and its pipe.
 
     ``on_verdict(verdict, t)``: an object's verdict changed (``t``: when the
@@ -66,6 +66,9 @@ class TrackingAgent:
     status), which a daemon treats as a fault of every tracked object (the
     :class:`Tracking` layer does).
     """
+
+    PIPE = "tracking agent"
+    MAX_LINE = _MAX_LINE
 
     def __init__(
         self,
@@ -124,22 +127,6 @@ class TrackingAgent:
             return
         with contextlib.suppress(BlockingIOError, BrokenPipeError, ValueError):
             os.write(self.proc.stdin.fileno(), encode({"type": "status"}))
-
-    def _readable(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        try:
-            lines = read_lines(self.proc.stdout.fileno(), self._buffer)
-        except OSError as exc:
-            lines = None
-            log.error("tracking agent pipe: %s", exc)
-        if lines is None:
-            self._ended()
-            return
-        for line in lines:
-            self.feed_line(line)
-        if len(self._buffer) > _MAX_LINE:
-            self.malformed += 1
-            self._buffer.clear()
 
     def feed_line(self, line: bytes) -> None:
         """Handle one line from the agent (public for tests and for other transports)."""

@@ -38,12 +38,14 @@ stderr is its log (plain lines), for the daemon to pass on or discard.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
+import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from ipaddress import ip_address
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Literal
 
 from vrrpy.track.model import Kind, Verdict
 
@@ -348,3 +350,43 @@ def read_lines(fd: int, buffer: bytearray) -> list[bytes] | None:
     if begin:
         del buffer[:begin]
     return lines
+
+
+class PipeReader:
+    """The daemon side of an agent's stdout pipe, for the tracking and health clients.
+
+    A subclass sets ``proc``, ``_buffer`` and ``malformed`` and provides
+    :meth:`feed_line` (one complete line) and :meth:`_ended` (the pipe closed
+    or failed); :meth:`_readable` is what the event loop calls. A line longer
+    than :attr:`MAX_LINE` without its end is dropped and counted.
+    """
+
+    PIPE: ClassVar[str] = "agent"
+    """What the error log calls the pipe ("health agent", "tracking agent")."""
+    MAX_LINE: ClassVar[int] = 1 << 20
+
+    proc: subprocess.Popen[bytes] | None
+    _buffer: bytearray
+    malformed: int
+
+    def feed_line(self, line: bytes) -> None:
+        raise NotImplementedError
+
+    def _ended(self) -> None:
+        raise NotImplementedError
+
+    def _readable(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        try:
+            lines = read_lines(self.proc.stdout.fileno(), self._buffer)
+        except OSError as exc:
+            lines = None
+            logging.getLogger(type(self).__module__).error("%s pipe: %s", self.PIPE, exc)
+        if lines is None:
+            self._ended()
+            return
+        for line in lines:
+            self.feed_line(line)
+        if len(self._buffer) > self.MAX_LINE:
+            self.malformed += 1
+            self._buffer.clear()
