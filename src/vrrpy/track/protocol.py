@@ -41,13 +41,15 @@ import json
 import logging
 import os
 import shlex
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from ipaddress import ip_address
-from typing import Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from vrrpy.track.model import Kind, Verdict
+
+if TYPE_CHECKING:
+    import subprocess  # the model side imports this module without subprocess
 
 __all__ = [
     "PROTOCOL_VERSION",
