@@ -21,6 +21,7 @@ from vrrpy.runtime import realtime
 
 if TYPE_CHECKING:
     from vrrpy.core.actions import Transition
+    from vrrpy.runtime.gate import LoopGate
     from vrrpy.runtime.instance import InstanceRunner
     from vrrpy.runtime.runtime import Runtime
 
@@ -53,6 +54,7 @@ def start_control(
     feed: EventFeed,
     extra: Callable[[], Mapping[str, Any]],
     config_path: str,
+    gate: LoopGate | None = None,
 ) -> ControlServer:
     """Bind ``path`` and serve it from a worker thread (``OSError``: not bound).
 
@@ -78,6 +80,8 @@ def start_control(
         return views, daemon
 
     gid = grp.getgrnam(group).gr_gid if group is not None else None
-    server = ControlServer(path, status, feed, group=gid, thread_init=realtime.worker_initializer)
+    server = ControlServer(
+        path, status, feed, group=gid, thread_init=realtime.worker_initializer, gate=gate
+    )
     server.start()
     return server

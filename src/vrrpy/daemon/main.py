@@ -51,6 +51,7 @@ from vrrpy.daemon.control import start_control, transition_event
 from vrrpy.observe.control import ControlServer, EventFeed
 from vrrpy.runtime import realtime
 from vrrpy.runtime.errors import InstanceStartError
+from vrrpy.runtime.gate import LoopGate
 
 if TYPE_CHECKING:
     from vrrpy.daemon.lvs import Lvs
@@ -310,6 +311,7 @@ async def _serve(
     backends: dict[str, list[Any]] | None = None,
     group_backends: dict[str, list[Any]] | None = None,
     lvs: Lvs | None = None,
+    gate: LoopGate | None = None,
 ) -> int:
     from vrrpy.runtime.runtime import Runtime
 
@@ -456,7 +458,7 @@ async def _serve(
         listen = config.global_.metrics_listen
         if listen is not None:
             # Before the first instance: a taken port fails the start, not a scrape later.
-            metrics = _start_metrics(listen, runtime, lambda: tracking, state)
+            metrics = _start_metrics(listen, runtime, lambda: tracking, state, gate)
         if control_path and feed is not None:
             try:
                 control = start_control(
@@ -466,6 +468,7 @@ async def _serve(
                     feed,
                     lambda: {k: v for k, v in extra().items() if k != "health_checks"},
                     path,
+                    gate,
                 )
             except OSError as exc:
                 raise OSError(f"control_socket {control_path}: {exc}") from exc
@@ -506,6 +509,7 @@ def _start_metrics(
     runtime: Runtime,
     tracking: Callable[[], Tracking | None],
     state: StateFile,
+    gate: LoopGate | None,
 ) -> MetricsServer:
     """``[global] metrics_listen``: the Prometheus endpoint (:mod:`vrrpy.daemon.metrics`)."""
     from vrrpy.daemon.metrics import start_metrics
@@ -517,7 +521,7 @@ def _start_metrics(
     host, port = listen
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
-        server = start_metrics(listen, runtime, tracked, lambda: state.errors)
+        server = start_metrics(listen, runtime, tracked, lambda: state.errors, gate)
     except OSError as exc:
         raise OSError(f"metrics_listen {where}: {exc.strerror or exc}") from exc
     logger.info("metrics: http://%s/metrics", where)
@@ -627,7 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     rt = realtime.apply(config.global_.realtime)
     logger.info("scheduling: %s", rt.describe())
     try:
-        return asyncio.run(_serve(config, args.config, backends, group_backends, lvs))
+        # The loop closes its gate while it works: the metrics and control threads wait
+        # there rather than take the GIL from it at each of its system calls.
+        gate = LoopGate()
+        return gate.run(_serve(config, args.config, backends, group_backends, lvs, gate))
     except InstanceStartError as exc:
         _print_issues(
             [ConfigIssue(f"instance[{exc.instance}].{exc.key}", exc.message)], args.config

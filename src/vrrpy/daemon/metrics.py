@@ -31,6 +31,7 @@ from vrrpy.observe.server import MetricsServer
 from vrrpy.runtime import realtime
 
 if TYPE_CHECKING:
+    from vrrpy.runtime.gate import LoopGate
     from vrrpy.runtime.runtime import Runtime
 
 __all__ = ["live_instances", "start_metrics"]
@@ -43,7 +44,7 @@ def live_instances(runtime: Runtime, pause: Callable[[], None]) -> dict[str, dic
     ``addresses_installed`` from the kernel when its address table could be read."""
     instances = read_instances(runtime.instances, pause=pause)
     try:
-        mark_installed(instances, read_addresses(pause=pause))
+        mark_installed(instances, read_addresses(pause=pause), pause)
     except NetlinkDumpError as exc:
         logger.debug("no address dump: %s", exc)  # then the page and vrrpctl say "unknown"
     return instances
@@ -54,6 +55,7 @@ def start_metrics(
     runtime: Runtime,
     tracking: Callable[[], Mapping[str, Any]],
     state_file_errors: Callable[[], int],
+    gate: LoopGate | None = None,
 ) -> MetricsServer:
     """Bind ``listen`` and serve ``/metrics`` from a worker thread (``OSError``: not bound).
 
@@ -79,6 +81,6 @@ def start_metrics(
         )
 
     host, port = listen
-    server = MetricsServer(snapshot, host, port, thread_init=realtime.worker_initializer)
+    server = MetricsServer(snapshot, host, port, thread_init=realtime.worker_initializer, gate=gate)
     server.start()
     return server

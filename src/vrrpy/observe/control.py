@@ -37,12 +37,14 @@ import signal
 import socket
 import stat
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from vrrpy.observe.threads import is_real_time, name_thread
+from vrrpy.observe.threads import Pacer, is_real_time, name_thread
+
+if TYPE_CHECKING:
+    from vrrpy.runtime.gate import LoopGate
 
 __all__ = ["DEFAULT_SOCKET", "MAX_REQUEST", "ControlServer", "EventFeed", "unix_address"]
 
@@ -57,7 +59,6 @@ BACKLOG: Final = 2048
 """Events kept for followers that fall behind; a follower further behind is told and closed."""
 SEND_TIMEOUT: Final = 1.0
 """Seconds a follower's socket may refuse an event line before the follower is dropped."""
-NAP: Final = 0.00005
 THREAD_NAME: Final = "vrrpyd-control"
 
 
@@ -139,6 +140,10 @@ class _Client:
         self.last = 0
 
 
+def _dumps(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
 class ControlServer:
     """Serves the control socket at ``path`` from a thread (see the module docstring).
 
@@ -156,6 +161,7 @@ class ControlServer:
         group: int | None = None,
         reload: Callable[[], None] | None = None,
         thread_init: Callable[[], None] | None = None,
+        gate: LoopGate | None = None,
     ) -> None:
         self.path = path
         self.status = status
@@ -163,7 +169,9 @@ class ControlServer:
         self.group = group
         self.reload = reload or (lambda: os.kill(os.getpid(), signal.SIGHUP))
         self.thread_init = thread_init
-        self.real_time = False
+        self.pacer = Pacer(gate)
+        """Called through :meth:`pause` while a status is read and encoded: waits at the
+        loop's ``gate`` (:class:`vrrpy.runtime.gate.LoopGate`) and naps if real-time."""
         self.requests = 0
         self.errors = 0
         self._listener: socket.socket | None = None
@@ -236,10 +244,14 @@ class ControlServer:
             with contextlib.suppress(OSError):
                 os.close(fd)
 
+    @property
+    def real_time(self) -> bool:
+        """Whether the serving thread started real-time (it then naps: :meth:`pause`)."""
+        return self.pacer.real_time
+
     def pause(self) -> None:
-        """A short sleep if the serving thread is real-time (see MetricsServer.pause)."""
-        if self.real_time:
-            time.sleep(NAP)
+        """Keep off the event loop's way (:meth:`vrrpy.observe.server.MetricsServer.pause`)."""
+        self.pacer()
 
     # ------------------------------------------------------------------ serving
 
@@ -247,7 +259,7 @@ class ControlServer:
         name_thread(THREAD_NAME)
         if self.thread_init is not None:
             self.thread_init()
-        self.real_time = is_real_time()
+        self.pacer.real_time = is_real_time()
         assert self._listener is not None
         selector = selectors.DefaultSelector()
         selector.register(self._listener, selectors.EVENT_READ, "accept")
@@ -355,7 +367,7 @@ class ControlServer:
 
     def _send(self, client: _Client, doc: Mapping[str, Any]) -> bool:
         """Write one line; False if the peer is gone or would not take it in time."""
-        data = (json.dumps(doc, separators=(",", ":"), default=str) + "\n").encode()
+        data = self._encode(doc)
         sock = client.sock
         try:
             sock.settimeout(SEND_TIMEOUT)
@@ -364,6 +376,24 @@ class ControlServer:
         except OSError:
             return False
         return True
+
+    def _encode(self, doc: Mapping[str, Any]) -> bytes:
+        """``doc`` as one JSON line. A status answer's instances are encoded one by one
+        with :meth:`pause` between them: ``json.dumps`` of 2,000 instances at once is one
+        C call of tens of milliseconds holding the GIL against the loop."""
+        instances = doc.get("instances")
+        if not isinstance(instances, Mapping) or len(instances) <= 8:
+            return (_dumps(doc) + "\n").encode()
+        head = _dumps({k: v for k, v in doc.items() if k != "instances"})[:-1]
+        parts = [head, "," if len(head) > 1 else "", '"instances":{']
+        for n, (name, instance) in enumerate(instances.items()):
+            if n:
+                parts.append(",")
+                if n % 8 == 0:
+                    self.pause()
+            parts.append(f"{_dumps(str(name))}:{_dumps(instance)}")
+        parts.append("}}\n")
+        return "".join(parts).encode()
 
     def _forward(self, selector: selectors.BaseSelector) -> None:
         for client in [c for c in self._clients.values() if c.following]:

@@ -48,7 +48,7 @@ def read_addresses(
     Addresses are in :mod:`ipaddress`'s spelling without a prefix. An IPv4
     address is its ``IFA_LOCAL`` (``IFA_ADDRESS`` is the peer's on a
     point-to-point link); IPv6 has only ``IFA_ADDRESS``. ``pause`` is called
-    between two datagrams of the dump. Raises :class:`NetlinkDumpError`.
+    every 32 addresses and between two datagrams of the dump. Raises :class:`NetlinkDumpError`.
     """
     try:
         sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
@@ -81,6 +81,7 @@ def _collect(
         if not data or total > _MAX_BYTES:
             raise NetlinkDumpError("netlink address dump: truncated or too large")
         offset = 0
+        parsed = 0
         while offset + _NLMSGHDR.size <= len(data):
             length, kind, _flags, got_seq, _pid = _NLMSGHDR.unpack_from(data, offset)
             if length < _NLMSGHDR.size or offset + length > len(data):
@@ -94,6 +95,9 @@ def _collect(
                         raise NetlinkDumpError(-code, f"netlink: {os.strerror(-code)}")
                 else:
                     _one(data, offset + _NLMSGHDR.size, offset + length, out)
+                    parsed += 1
+                    if pause is not None and parsed % 32 == 0:
+                        pause()  # a datagram holds some 700 addresses: milliseconds of Python
             offset += (length + 3) & ~3
         if pause is not None:
             pause()

@@ -58,6 +58,7 @@ from vrrpy.observe.histogram import (
     Histogram,
     cumulative_counts,
 )
+from vrrpy.observe.threads import paced
 
 __all__ = [
     "ADVERT_INTERARRIVAL_BUCKETS",
@@ -195,36 +196,63 @@ class CounterGuard:
     """
 
     WINDOW: Final = 16
+    SHARDS: Final = 64
+    """The series are kept in this many dicts, by hash: a dict of 75,000 series
+    (2,000 instances) grows by doubling, and each of its last doublings is one C call
+    of milliseconds; a shard of some 1,200 series doubles in tens of microseconds."""
 
     __slots__ = ("_current", "_offsets", "_previous", "_renders")
 
     def __init__(self) -> None:
-        self._current: dict[str, float] = {}
-        self._previous: dict[str, float] = {}
+        self._current: list[dict[str, float]] = [{} for _ in range(self.SHARDS)]
+        self._previous: list[dict[str, float]] = [{} for _ in range(self.SHARDS)]
         self._offsets: dict[str, float] = {}
         self._renders = 0
 
     def __len__(self) -> int:
-        return len(self._current.keys() | self._previous.keys())
+        pairs = zip(self._current, self._previous, strict=True)
+        return sum(len(c.keys() | p.keys()) for c, p in pairs)
 
-    def begin(self) -> None:
-        """Start a render (before the first :meth:`adjust`)."""
+    def begin(self, pause: Callable[[], None] | None = None) -> None:
+        """Start a render (before the first :meth:`adjust`).
+
+        Every :data:`WINDOW` renders the oldest window is let go, a few hundred
+        series at a time with ``pause`` between: dropped at once, 75,000 series
+        of 2,000 instances are one C call of milliseconds.
+        """
         self._renders += 1
         if self._renders % self.WINDOW == 0:
+            old = self._previous
             self._previous = self._current
-            self._current = {}
+            self._current = [{} for _ in range(self.SHARDS)]
             if self._offsets:
-                self._offsets = {k: v for k, v in self._offsets.items() if k in self._previous}
+                self._offsets = {
+                    k: v for k, v in self._offsets.items() if k in self._shard(self._previous, k)
+                }
+            for shard in old:
+                n = 0
+                while shard:
+                    shard.popitem()
+                    n += 1
+                    if pause is not None and n % 256 == 0:
+                        pause()
+                if pause is not None:
+                    pause()
 
     def end(self) -> None:
         """Finish a render (nothing to do now; kept for symmetry and later use)."""
 
+    def _shard(self, shards: list[dict[str, float]], key: str) -> dict[str, float]:
+        return shards[hash(key) & (self.SHARDS - 1)]
+
     def adjust(self, key: str, raw: float) -> float:
         """The value to expose for series ``key`` whose source now says ``raw``."""
-        last = self._current.get(key)
+        at = hash(key) & (self.SHARDS - 1)
+        current = self._current[at]
+        last = current.get(key)
         if last is None:
-            last = self._previous.get(key)
-        self._current[key] = raw
+            last = self._previous[at].get(key)
+        current[key] = raw
         if last is not None and raw < last:
             grown = self._offsets.get(key, 0) + last
             self._offsets[key] = grown
@@ -288,7 +316,7 @@ def read_instances(
     runners: Mapping[str, Any],
     attempts: int = 5,
     pause: Callable[[], None] | None = None,
-    every: int = 100,
+    every: int = 4,
 ) -> dict[str, dict[str, Any]]:
     """Each runner's ``status()`` read from any thread, with what the metrics add.
 
@@ -304,7 +332,8 @@ def read_instances(
     spelling, from ``runner.spec``), ``address_interface``
     (``runner.addr_ifname``) and ``garp_delay``.
 
-    ``pause`` is called after every ``every`` instances (see :func:`render_parts`).
+    ``pause`` is called after every ``every`` instances (a status is some 15 us:
+    see :func:`render_parts`).
     """
     items = _retry(lambda: list(runners.items()), attempts)
     out: dict[str, dict[str, Any]] = {}
@@ -338,16 +367,20 @@ def read_instances(
     return out
 
 
-def mark_installed(instances: Mapping[str, dict[str, Any]], kernel: Mapping[int, set[str]]) -> None:
+def mark_installed(
+    instances: Mapping[str, dict[str, Any]],
+    kernel: Mapping[int, set[str]],
+    pause: Callable[[], None] | None = None,
+) -> None:
     """Add ``addresses_installed`` (``{address as keepalived spells it: on the interface?}``)
     to each status that has ``virtual_addresses`` and ``address_ifindex``.
 
     ``kernel`` is :func:`vrrpy.observe.kernel.read_addresses`'s answer. A
     MASTER whose address is not there, or a BACKUP that still has one, is
     what this is for: the runtime's own counters say what it asked for, this
-    says what the kernel has.
+    says what the kernel has. ``pause`` is called every few dozen instances.
     """
-    for status in instances.values():
+    for status in paced(instances.values(), pause):
         index = status.get("address_ifindex")
         addresses = status.get("virtual_addresses")
         if not isinstance(index, int) or not isinstance(addresses, list):
@@ -607,7 +640,7 @@ class _Writer:
             f"{name}{{{labels}}} {v if type(v) is int else format_value(v)}"
             if labels
             else f"{name} {v if type(v) is int else format_value(v)}"
-            for labels, v in samples
+            for labels, v in paced(samples, self.pause)
             if v is not None
         ]
         self.family(name, "gauge", text, lines)
@@ -616,6 +649,7 @@ class _Writer:
         lines: list[str] = []
         append = lines.append
         guard = self.guard
+        samples = paced(samples, self.pause)
         if guard is None:
             for labels, raw in samples:
                 if raw is not None:
@@ -624,14 +658,16 @@ class _Writer:
         else:
             # CounterGuard.adjust, inlined: this loop runs for every counter sample.
             current, previous, offsets = guard._current, guard._previous, guard._offsets
+            mask = guard.SHARDS - 1
             for labels, raw in samples:
                 if raw is None:
                     continue
                 head = f"{name}{{{labels}}}" if labels else name
-                last = current.get(head)
+                at = hash(head) & mask
+                last = current[at].get(head)
                 if last is None:
-                    last = previous.get(head)
-                current[head] = raw
+                    last = previous[at].get(head)
+                current[at][head] = raw
                 if last is not None and raw < last:
                     offsets[head] = offsets.get(head, 0) + last
                 value = raw + offsets[head] if offsets and head in offsets else raw
@@ -649,7 +685,7 @@ class _Writer:
         adjust = self.guard.adjust if self.guard is not None else None
         lines: list[str] = []
         append = lines.append
-        for labels, (buckets, total, count) in series:
+        for labels, (buckets, total, count) in paced(series, self.pause, 4):
             sep = "," if labels else ""
             for le, n in buckets:
                 head = f'{name}_bucket{{{labels}{sep}le="{format_value(le)}"}}'
@@ -685,14 +721,17 @@ def render_parts(
     small enough to encode or send without holding the GIL for long: joining a
     2,000-instance exposition into one string is a single C call of milliseconds.
 
-    ``pause`` is called after each family: a real-time scrape thread sleeps there
-    for a moment (:meth:`vrrpy.observe.server.MetricsServer.pause`)."""
+    ``pause`` is called every few dozen samples, and between pieces: the scrape
+    thread waits there while the event loop works, and naps
+    (:meth:`vrrpy.observe.server.MetricsServer.pause`)."""
     if not snapshot.up:
         return [render_down()]
     if guard is not None:
-        guard.begin()
+        guard.begin(pause)
     out = _Writer(guard, pause)
-    instances = [_Instance(str(name), _mapping(st)) for name, st in snapshot.instances.items()]
+    instances = [
+        _Instance(str(name), _mapping(st)) for name, st in paced(snapshot.instances.items(), pause)
+    ]
     _daemon(out, snapshot)
     _keepalived(out, instances, snapshot)
     _vrrpy(out, instances)
@@ -763,7 +802,7 @@ def _keepalived(out: _Writer, instances: list[_Instance], snapshot: Snapshot) ->
         ((i.labels, _number(i.status.get("garp_delay"))) for i in instances),
     )
     states: list[str] = []
-    for i in instances:
+    for i in paced(instances, out.pause):
         value = format_value(STATE_VALUES.get(str(i.status.get("state")), 0))
         addresses = i.status.get("virtual_addresses")
         vrid = escape_label_value(str(i.status.get("vrid", "")))
@@ -879,7 +918,7 @@ def _vrrpy(out: _Writer, instances: list[_Instance]) -> None:
     out.counter(
         "vrrpy_state_transitions_total",
         "State changes by old state, new state and reason.",
-        _transitions_by(instances),
+        _transitions_by(instances, out.pause),
     )
     out.counter(
         "vrrpy_adverts_dropped_total",
@@ -945,7 +984,11 @@ def _vrrpy(out: _Writer, instances: list[_Instance]) -> None:
             for i in instances
         ),
     )
-    carp = [(i.labels, _mapping(i.status.get("carp"))) for i in instances if i.status.get("carp")]
+    carp = [
+        (i.labels, _mapping(i.status.get("carp")))
+        for i in paced(instances, out.pause)
+        if i.status.get("carp")
+    ]
     for name, key, text in (
         ("vrrpy_carp_advbase_seconds", "advbase", "CARP advbase: whole seconds of the interval."),
         ("vrrpy_carp_advskew", "advskew", "CARP advskew configured (0..254, lower wins)."),
@@ -959,9 +1002,12 @@ def _vrrpy(out: _Writer, instances: list[_Instance]) -> None:
         out.gauge(name, text, [(labels, _number(doc.get(key))) for labels, doc in carp])
 
 
-def _transitions_by(instances: list[_Instance]) -> Iterator[tuple[str, float | None]]:
-    """``counters.transitions_by`` = ``{old: {new: {reason: n}}}``, when the runtime has it."""
-    for i in instances:
+def _transitions_by(
+    instances: list[_Instance], pause: Callable[[], None] | None
+) -> Iterator[tuple[str, float | None]]:
+    """``counters.transitions_by`` = ``{old: {new: {reason: n}}}``, when the runtime has it.
+    (``pause`` here too: instances without it yield nothing for the writer to pace.)"""
+    for i in paced(instances, pause):
         for old, news in _mapping(i.counters.get("transitions_by")).items():
             for new, reasons in _mapping(news).items():
                 for reason, n in _mapping(reasons).items():
@@ -974,7 +1020,7 @@ def _transitions_by(instances: list[_Instance]) -> Iterator[tuple[str, float | N
 def _backends(out: _Writer, instances: list[_Instance]) -> None:
     rows = [
         (f'{i.labels},backend="{escape_label_value(str(name))}"', _mapping(stats))
-        for i in instances
+        for i in paced(instances, out.pause)
         for name, stats in _mapping(i.status.get("backends")).items()
     ]
     if not rows:
@@ -1083,7 +1129,7 @@ def _tracking(out: _Writer, instances: list[_Instance], snapshot: Snapshot) -> N
 
 def _histograms(out: _Writer, instances: list[_Instance]) -> None:
     found: dict[str, list[tuple[str, tuple[list[tuple[float, int]], float, int]]]] = {}
-    for i in instances:
+    for i in paced(instances, out.pause, 8):
         for key, doc in _mapping(i.status.get("histograms")).items():
             parts = _histogram_parts(doc)
             # A histogram appears with its first observation: at 2,000 instances the empty

@@ -97,8 +97,9 @@ ROWS_PER_PIECE: Final = 100
 """Summary rows joined into one piece (about 50 kB): small enough to encode and
 send without holding the GIL for long, few enough that joining costs nothing."""
 
-PAUSE_EVERY: Final = 250
-"""Rows rendered between two calls of ``pause`` (as :func:`read_instances` reads)."""
+PAUSE_EVERY: Final = 4
+"""Rows rendered between two calls of ``pause`` (a row is some 20 us of Python; see
+:meth:`vrrpy.observe.server.MetricsServer.pause`)."""
 
 TEXT_LIMIT: Final = 300
 """Characters of one free-text value (a reason, a script's output) shown before ``…``."""

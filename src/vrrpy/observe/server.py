@@ -84,13 +84,29 @@ own snapshot from the same ``snapshot()``, no collection while it renders,
 pieces with a ``pause`` between them, at most one render per view per
 ``min_interval`` (the :data:`PAGE_VIEWS` most recent views are kept).
 
+The loop's gate
+===============
+
+All of the above kept the GIL handed back within a switch interval, and it
+was not enough at 2,000 instances: the GIL is released around every system
+call, so while this thread rendered, each advert the loop sent gave the GIL
+to it, and the loop waited a switch interval to get it back (0.35 ms per
+advert instead of 0.03, a loop pass of a few dozen adverts up to 96 ms;
+``perf trace`` of the loop thread). A 10 ms Master among 2,000 instances,
+scraped every second, had gaps of 36 to 60 ms and its Backup took over. Now
+vrrpyd's loop holds a gate while it works (:class:`vrrpy.runtime.gate.LoopGate`)
+and this thread waits there, without the GIL, every few dozen samples, every
+4 instances read, every 32 addresses of the kernel's dump (:meth:`pause`);
+the same Master's largest gap moved from 10.3 to 11.3-12.2 ms when scraped
+(bench/scrape_bench.py; figures in bench/README.md).
+
 Which policy the thread has is the caller's choice (``thread_init``).
 Without one it is time-shared: started from the loop's thread, whose
 ``SCHED_RESET_ON_FORK`` starts it time-shared, and it drops any real-time
 policy it was started with. vrrpyd passes the runtime's
 ``worker_initializer`` (real-time one below the loop: a time-shared thread
-preempted while it holds the GIL holds up the loop, as measured above) and
-the thread naps between pieces (:meth:`MetricsServer.pause`).
+preempted while it holds the GIL holds up the loop, as measured above), and
+its loop's gate (``gate``).
 """
 
 from __future__ import annotations
@@ -105,7 +121,7 @@ import time
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from vrrpy.observe.metrics import (
     CONTENT_TYPE,
@@ -118,7 +134,10 @@ from vrrpy.observe.metrics import (
 from vrrpy.observe.page import CONTENT_TYPE as PAGE_CONTENT_TYPE
 from vrrpy.observe.page import HEADERS as PAGE_HEADERS
 from vrrpy.observe.page import View, encode_parts, parse_target, render_page, render_unavailable
-from vrrpy.observe.threads import is_real_time, name_thread
+from vrrpy.observe.threads import Pacer, is_real_time, name_thread, paced
+
+if TYPE_CHECKING:
+    from vrrpy.runtime.gate import LoopGate
 
 __all__ = ["DEFAULT_ADDRESS", "DEFAULT_PORT", "MetricsServer"]
 
@@ -140,12 +159,6 @@ ERROR_LOG_INTERVAL: Final = 60.0
 
 THREAD_NAME: Final = "vrrpyd-metrics"
 
-NAP: Final = 0.00005
-"""Seconds a real-time scrape thread sleeps at least between two pieces of a render, every
-100 instances read, and after each request (see :meth:`MetricsServer.pause`)."""
-MAX_NAP: Final = 0.005
-"""Seconds it sleeps at most there (it sleeps as long as it worked since the last nap)."""
-
 PAGE_VIEWS: Final = 8
 """Rendered views of the status page kept for ``min_interval``: the summary and a few
 instances' pages; a client asking for ever new names cannot make it hold more."""
@@ -160,7 +173,7 @@ def _time_sharing() -> None:
         logger.warning("metrics thread could not leave real-time scheduling: %s", exc)
 
 
-def _release(snapshot: Snapshot) -> None:
+def _release(snapshot: Snapshot, pause: Callable[[], None]) -> None:
     """Free what ``snapshot()`` handed over a piece at a time.
 
     The last reference to 2,000 instance statuses, dropped at once, frees
@@ -170,8 +183,12 @@ def _release(snapshot: Snapshot) -> None:
     """
     for mapping in (snapshot.instances, snapshot.tracking):
         if type(mapping) is dict:
+            n = 0
             while mapping:
                 mapping.popitem()
+                n += 1
+                if n % 32 == 0:
+                    pause()
 
 
 class _Body:
@@ -220,14 +237,15 @@ class MetricsServer:
         attempts: int = 5,
         timeout: float = 10.0,
         thread_init: Callable[[], None] | None = None,
+        gate: LoopGate | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.thread_init = thread_init
         """Called first in the serving thread (vrrpyd: the runtime's
         ``worker_initializer``, real-time one below the loop); None: time-sharing."""
-        self.real_time = False
-        """Whether the serving thread started real-time (it then naps: :meth:`pause`)."""
-        self._woke = time.monotonic()
+        self.pacer = Pacer(gate)
+        """Called through :meth:`pause` all along a render: waits at the loop's ``gate``
+        (vrrpyd's: :class:`vrrpy.runtime.gate.LoopGate`) and naps if real-time."""
         self.host = host
         self.port = port
         self.path = path
@@ -280,7 +298,7 @@ class MetricsServer:
             _time_sharing()
         else:
             self.thread_init()
-        self.real_time = is_real_time()
+        self.pacer.real_time = is_real_time()
         assert self._httpd is not None
         self._httpd.serve_forever(poll_interval=0.5)
 
@@ -294,28 +312,22 @@ class MetricsServer:
         if thread is not None:
             thread.join()
 
-    def pause(self) -> None:
-        """If the serving thread is real-time: sleep as long as it worked since the last
-        pause (at least :data:`NAP`, at most :data:`MAX_NAP`); else nothing.
+    @property
+    def real_time(self) -> bool:
+        """Whether the serving thread started real-time (it then naps: :meth:`pause`)."""
+        return self.pacer.real_time
 
-        The kernel counts a real-time thread's time without a sleep against
-        ``RLIMIT_RTTIME`` (vrrpyd: half a second, then every real-time thread
-        of the daemon is dropped to time-sharing for a while), and a client
-        that keeps sending requests would keep the thread busy for ever. And
-        a real-time thread that renders 2,000 instances (some 300 ms of CPU)
-        without giving the CPU away starves what runs time-shared (the
-        kernel's soft-interrupt threads that carry the adverts between
-        namespaces among them) and keeps the loop fighting for the GIL: with
-        50 us naps the Master's 10 ms adverts had 47 ms gaps while scraped
-        (bench/scrape_bench.py, 2,000 instances). Sleeping as long as it
-        worked holds the thread to half a CPU and leaves the GIL free half
-        the time; a scrape takes twice as long, never more CPU.
+    def pause(self) -> None:
+        """Keep off the event loop's way for a moment (:class:`~vrrpy.observe.threads.Pacer`):
+        wait while the loop works, and if real-time, nap as long as it worked.
+
+        Called every few dozen samples of a render, between pieces, every few
+        instances read, and after each request. With naps alone (no gate),
+        the Master's 10 ms adverts had 36 to 60 ms gaps while 2,000 instances
+        were scraped every second (bench/scrape_bench.py): each of the loop's
+        system calls handed the GIL to this thread for a switch interval.
         """
-        if self.real_time:
-            now = time.monotonic()
-            worked = now - self._woke
-            time.sleep(min(MAX_NAP, max(NAP, worked)))
-            self._woke = time.monotonic()
+        self.pacer()
 
     # -------------------------------------------------------------- rendering
 
@@ -341,7 +353,7 @@ class MetricsServer:
             parts.append(self._own())
             # Aged from the start of the render: a scraper asking every second gets a new
             # one each time, not every other time because the last took a while.
-            body = self._body = _Body([p.encode("utf-8") for p in parts], now)
+            body = self._body = _Body([p.encode("utf-8") for p in paced(parts, self.pause, 8)], now)
             return body
 
     def _render(self) -> list[str]:
@@ -349,7 +361,7 @@ class MetricsServer:
             try:
                 snapshot = self.snapshot()
                 parts = render_parts(snapshot, self.guard, self.pause)
-                _release(snapshot)
+                _release(snapshot, self.pause)
                 return parts
             except RuntimeError as exc:
                 if attempt < self.attempts - 1:
@@ -377,7 +389,7 @@ class MetricsServer:
             finally:
                 gc.set_threshold(*threshold)
             self.page_renders += 1
-            answer = code, _Body(encode_parts(parts), now)
+            answer = code, _Body(encode_parts(paced(parts, self.pause, 8)), now)
             del parts
             pages = self._pages
             pages.pop(view, None)
@@ -395,7 +407,7 @@ class MetricsServer:
                 answer = render_page(
                     snapshot, view, hostname=socket.gethostname(), pause=self.pause
                 )
-                _release(snapshot)
+                _release(snapshot, self.pause)
                 return answer
             except RuntimeError as exc:
                 if attempt < self.attempts - 1:
