@@ -181,7 +181,7 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
-        self.beats = Beats(self.timers)
+        self.beats = Beats(self.timers, self.loop.time)
         """The Masters' shared wake-ups (see :class:`~vrrpy.runtime.pacing.Beats`)."""
         self._after_deliveries = SharedGrace(self.loop, self._workers)
         self._bulk = False
