@@ -514,9 +514,9 @@ def _start_metrics(
     """``[global] metrics_listen``: the Prometheus endpoint (:mod:`vrrpy.daemon.metrics`)."""
     from vrrpy.daemon.metrics import start_metrics
 
-    def tracked() -> dict[str, Any]:
+    def tracked(pause: Callable[[], None] | None = None) -> dict[str, Any]:
         current = tracking()
-        return current.status() if current is not None else {}
+        return current.status(pause) if current is not None else {}
 
     host, port = listen
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -53,15 +53,16 @@ def live_instances(runtime: Runtime, pause: Callable[[], None]) -> dict[str, dic
 def start_metrics(
     listen: tuple[str, int],
     runtime: Runtime,
-    tracking: Callable[[], Mapping[str, Any]],
+    tracking: Callable[[Callable[[], None]], Mapping[str, Any]],
     state_file_errors: Callable[[], int],
     gate: LoopGate | None = None,
 ) -> MetricsServer:
     """Bind ``listen`` and serve ``/metrics`` from a worker thread (``OSError``: not bound).
 
-    ``tracking`` and ``state_file_errors`` are read at each scrape, from the
-    serving thread: they must only read (a dict changed meanwhile raises
-    ``RuntimeError``, and the snapshot is taken again).
+    ``tracking(pause)`` and ``state_file_errors`` are read at each scrape, from the
+    serving thread (``tracking`` calls ``pause`` every few instances): they must
+    only read (a dict changed meanwhile raises ``RuntimeError``, and the snapshot is
+    taken again).
     """
     started = time.time()
     rt = realtime.current()
@@ -71,7 +72,7 @@ def start_metrics(
     def snapshot() -> Snapshot:
         return Snapshot(
             instances=live_instances(runtime, server.pause),
-            tracking=tracking(),
+            tracking=tracking(server.pause),
             sync_groups=runtime.group_status(),
             realtime=rt.status() if rt is not None else None,
             state_file_errors=state_file_errors(),

@@ -634,6 +634,12 @@ class _Writer:
             if start and self.pause is not None:
                 self.pause()
             self.parts.append("\n".join(lines[start : start + CHUNK]) + "\n")
+        # And let the lines go as they came, a piece at a time: the caller's list of
+        # 34,000 histogram samples, dropped at once, is one C call of milliseconds.
+        while lines:
+            del lines[-CHUNK:]
+            if self.pause is not None:
+                self.pause()
 
     def gauge(self, name: str, text: str, samples: Iterable[tuple[str, float | None]]) -> None:
         lines = [
@@ -740,6 +746,10 @@ def render_parts(
     _histograms(out, instances)
     if guard is not None:
         guard.end()
+    while instances:  # one at a time, as the statuses are (server._release)
+        instances.pop()
+        if pause is not None and len(instances) % 32 == 0:
+            pause()
     return out.parts
 
 
@@ -825,7 +835,7 @@ def _keepalived(out: _Writer, instances: list[_Instance], snapshot: Snapshot) ->
         states,
     )
     scripts: dict[str, int] = {}
-    for doc in snapshot.tracking.values():
+    for doc in paced(snapshot.tracking.values(), out.pause, 8):
         for track_name, track in _mapping(_mapping(doc).get("tracks")).items():
             track = _mapping(track)
             if track.get("kind") == "script" and track_name not in scripts:
@@ -1047,7 +1057,7 @@ def _tracking(out: _Writer, instances: list[_Instance], snapshot: Snapshot) -> N
     by_name = {i.name: i for i in instances}
     rows: list[tuple[str, Mapping[str, Any]]] = []
     agents: dict[str, tuple[str, Mapping[str, Any]]] = {}
-    for name, doc in snapshot.tracking.items():
+    for name, doc in paced(snapshot.tracking.items(), out.pause, 8):
         inst = by_name.get(str(name))
         base = inst.labels if inst is not None else _labels(iname=name, intf="", vrid="")
         for track_name, track in _mapping(_mapping(doc).get("tracks")).items():
@@ -1062,21 +1072,21 @@ def _tracking(out: _Writer, instances: list[_Instance], snapshot: Snapshot) -> N
             "vrrpy_track_up",
             "Each tracked object's verdict for each instance: 1 up, 0 down (absent before "
             "the first).",
-            [
+            (
                 (labels, 1 if t.get("up") else 0)
                 for labels, t in rows
                 if isinstance(t.get("up"), bool)
-            ],
+            ),
         )
         out.gauge(
             "vrrpy_track_weight",
             "Weight of each tracked object (0: it faults the instance when down).",
-            [(labels, _number(t.get("weight"))) for labels, t in rows],
+            ((labels, _number(t.get("weight"))) for labels, t in rows),
         )
         out.gauge(
             "vrrpy_track_file_value",
             "The number a tracked file holds.",
-            [(labels, _number(t.get("value"))) for labels, t in rows if t.get("kind") == "file"],
+            ((labels, _number(t.get("value"))) for labels, t in rows if t.get("kind") == "file"),
         )
     scripts = [(_labels(track=n), a) for n, (k, a) in agents.items() if k == "script"]
     out.counter(
@@ -1141,6 +1151,10 @@ def _histograms(out: _Writer, instances: list[_Instance]) -> None:
             continue  # a histogram named like another family would spoil the whole page
         text = _HISTOGRAM_HELP.get(key, f"Histogram {key} from the runtime.")
         out.histogram(f"vrrpy_{key}", text, series)
+        while series:  # 2,000 series of buckets, dropped at once: milliseconds in one C call
+            del series[-32:]
+            if out.pause is not None:
+                out.pause()
 
 
 def _valid_name(name: str) -> bool:
