@@ -323,6 +323,7 @@ def rich_snapshot() -> Snapshot:
                         "value": 0,
                         "agent": {
                             "kind": "script",
+                            "state": "running",
                             "runs": 7,
                             "skipped": 1,
                             "last": {"status": 0, "runtime": 0.012},
@@ -390,7 +391,6 @@ KEEPALIVED_EXPORTER: dict[str, tuple[str, tuple[str, ...]]] = {
 NOT_RENDERED = {
     "keepalived_vrrp_excluded_state",  # vrrpy has no excluded addresses
     "keepalived_exporter_check_script_status",  # the exporter's own -cs probe
-    "keepalived_script_state",  # vrrpy's status does not say whether a script runs now
 }
 
 
@@ -471,6 +471,9 @@ def test_keepalived_counters_come_from_the_right_reasons() -> None:
         frozenset({("name", "chk_web")}): 1,
         frozenset({("name", "chk_db")}): 0,
     }
+    # keepalived-exporter's encoding: 0 idle, 1 running, 2 requested, 3 forcing termination;
+    # a script the agent has not described yet (chk_db) has no state.
+    assert values(families, "keepalived_script_state") == {frozenset({("name", "chk_web")}): 1}
 
 
 def test_vrrpy_families() -> None:

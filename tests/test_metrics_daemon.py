@@ -221,6 +221,32 @@ def test_vrrpyd_serves_its_state_across_a_takeover(pair: tuple[Lab, Daemon, Daem
     assert one(after, "vrrpy_takeover_seconds_sum", **labels) < 0.05
 
 
+def test_a_track_script_running_now_shows_in_keepalived_script_state() -> None:
+    """keepalived_script_state from a live daemon: the script sleeps most of each interval,
+    so a render soon finds it running; the answer is one render old (asked at each)."""
+    require_root()
+    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=1) as lab:
+        daemon = Daemon(
+            lab["h1"],
+            Path(tmp),
+            [dict(instance(200), track_script=["chk_slow"])],
+            tables={"track_script": [{"name": "chk_slow", "script": "/bin/sleep 0.8"}]},
+            global_={"metrics_listen": f"192.0.2.11:{PORT}"},
+        )
+        with running([daemon]):
+            assert wait_for(lambda: daemon.instance()["state"] == "MASTER", 5)
+            seen: list[float] = []
+
+            def state_seen() -> bool:
+                families = parse(scrape(lab, "h1", "192.0.2.11"))
+                if "keepalived_script_state" in families:
+                    seen.append(one(families, "keepalived_script_state", name="chk_slow"))
+                return 1 in seen
+
+            assert wait_for(state_seen, 10, step=0.25), seen
+            assert set(seen) <= {0, 1}  # idle or running, never a value keepalived lacks
+
+
 def test_a_taken_metrics_port_fails_the_start_naming_the_key() -> None:
     require_root()
     with tempfile.TemporaryDirectory() as tmp, Lab(hosts=1) as lab:

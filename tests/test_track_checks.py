@@ -353,3 +353,45 @@ def test_agent_drops_a_real_time_policy_it_was_started_with() -> None:
             agent.stop()
 
     assert asyncio.run(scenario()) == os.SCHED_OTHER
+
+
+def test_a_scripts_state_is_running_only_while_it_runs() -> None:
+    async def scenario() -> list[str]:
+        check = ScriptCheck(ScriptSpec("slow", "/bin/sh -c 'sleep 0.3'"), lambda v: None)
+        states = [check.status()["state"]]
+        run = asyncio.ensure_future(check.run_once())
+        for _ in range(200):
+            await asyncio.sleep(0.01)
+            if check.state != "idle":
+                break
+        states.append(check.status()["state"])
+        await run
+        states.append(check.status()["state"])
+        return states
+
+    assert asyncio.run(scenario()) == ["idle", "running", "idle"]
+    check = ScriptCheck(ScriptSpec("x", "/bin/true"), lambda v: None)
+    check._proc = object()  # type: ignore[assignment]
+    check._killing = True  # between the timeout's SIGKILL and the reaping
+    assert check.state == "forcing termination"
+
+
+def test_only_a_notifying_status_request_calls_on_status() -> None:
+    calls: list[int] = []
+    agent = TrackingAgent([], lambda v, t: None, on_status=lambda: calls.append(1))
+    read, write = os.pipe()
+    agent.proc = type("P", (), {"stdin": os.fdopen(write, "wb")})()  # type: ignore[assignment]
+    try:
+        answer = b'{"type":"status","objects":{"chk":{"kind":"script","state":"running"}}}'
+        agent.request_status(notify=False)  # the metrics thread's: no state-file rewrite
+        agent.feed_line(answer)
+        assert calls == [] and agent.status["chk"]["state"] == "running"
+        agent.request_status()  # SIGUSR1's
+        agent.request_status(notify=False)
+        agent.feed_line(answer)
+        agent.feed_line(answer)
+        assert calls == [1]
+        assert os.read(read, 4096).count(b'"status"') == 3
+    finally:
+        os.close(read)
+        agent.proc.stdin.close()  # type: ignore[union-attr]

@@ -516,7 +516,12 @@ def _start_metrics(
 
     def tracked(pause: Callable[[], None] | None = None) -> dict[str, Any]:
         current = tracking()
-        return current.status(pause) if current is not None else {}
+        if current is None:
+            return {}
+        # Fresh details (a script running now, its last run) for the next render: this
+        # one shows the answer to the last request.
+        current.request_status(notify=False)
+        return current.status(pause)
 
     host, port = listen
     where = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

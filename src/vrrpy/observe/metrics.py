@@ -23,11 +23,12 @@ renders the same names, labels and value encodings, as its newest release
 * counters ``keepalived_<what>_total{iname,intf,vrid}`` (:data:`KEEPALIVED_COUNTERS`);
 * ``keepalived_gratuitous_arp_delay_total``: keepalived's ``garp_master_delay``
   in seconds, a configuration value typed as a counter (as the exporter has it);
-* ``keepalived_script_status{name}``: 1 GOOD, 0 BAD, per track script.
+* ``keepalived_script_status{name}``: 1 GOOD, 0 BAD, per track script;
+* ``keepalived_script_state{name}``: 0 idle, 1 running, 3 forcing termination
+  (the group was killed at the timeout), as of the tracking agent's last
+  answer; vrrpyd asks at every render, so it is one render old.
 
-Not rendered: ``keepalived_script_state`` (idle / running / terminating:
-vrrpy's status does not say whether a script runs now),
-``keepalived_vrrp_excluded_state`` (vrrpy has no excluded addresses),
+Not rendered: ``keepalived_vrrp_excluded_state`` (vrrpy has no excluded addresses),
 ``keepalived_exporter_check_script_status`` (the exporter's own ``-cs`` probe)
 and ``keepalived_exporter_build_info`` (``vrrpy_build_info`` instead).
 
@@ -702,6 +703,9 @@ class _Writer:
         self.family(name, "histogram", text, lines)
 
 
+SCRIPT_STATES: Final = ("idle", "running", "requested termination", "forcing termination")
+"""keepalived's script states, in the order of their values (keepalived-exporter's)."""
+
 CHUNK: Final = 500
 """Samples per piece of a rendered family (see :meth:`_Writer.family`)."""
 
@@ -835,15 +839,26 @@ def _keepalived(out: _Writer, instances: list[_Instance], snapshot: Snapshot) ->
         states,
     )
     scripts: dict[str, int] = {}
+    running: dict[str, int] = {}
     for doc in paced(snapshot.tracking.values(), out.pause, 8):
         for track_name, track in _mapping(_mapping(doc).get("tracks")).items():
             track = _mapping(track)
             if track.get("kind") == "script" and track_name not in scripts:
                 scripts[track_name] = 1 if track.get("up") is True else 0
+                agent = track.get("agent")
+                state = agent.get("state") if isinstance(agent, Mapping) else None
+                if state in SCRIPT_STATES:
+                    running[track_name] = SCRIPT_STATES.index(state)
     out.gauge(
         "keepalived_script_status",
         "Track scripts: 1 GOOD, 0 BAD (also before the first result, as keepalived prints).",
         [(_labels(name=n), v) for n, v in scripts.items()],
+    )
+    out.gauge(
+        "keepalived_script_state",
+        "Track scripts: 0 idle, 1 running, 2 requested termination, 3 forcing termination "
+        "(as of the tracking agent's last answer, asked at every render).",
+        [(_labels(name=n), v) for n, v in running.items()],
     )
 
 

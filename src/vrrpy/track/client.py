@@ -98,6 +98,7 @@ class TrackingAgent(PipeReader):
         """The last answer to :meth:`request_status`: each object's details."""
         self.malformed = 0
         """Lines from the agent that could not be decoded (counted, logged once each)."""
+        self._notify = 0
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -121,12 +122,20 @@ class TrackingAgent(PipeReader):
     def pid(self) -> int | None:
         return None if self.proc is None else self.proc.pid
 
-    def request_status(self) -> None:
-        """Ask for every object's details; the answer lands in :attr:`status`."""
+    def request_status(self, notify: bool = True) -> None:
+        """Ask for every object's details; the answer lands in :attr:`status`.
+
+        ``notify``: call ``on_status`` when it lands (vrrpyd rewrites its state
+        file then). The metrics thread asks with ``notify=False`` at every render
+        (a non-blocking write of one line, safe from any thread) and shows the
+        answer to the one before. Answers come in the order asked; an answer
+        while a notifying request is outstanding is taken as its answer."""
         if self.proc is None or self.proc.stdin is None:
             return
         with contextlib.suppress(BlockingIOError, BrokenPipeError, ValueError):
             os.write(self.proc.stdin.fileno(), encode({"type": "status"}))
+            if notify:
+                self._notify += 1
 
     def feed_line(self, line: bytes) -> None:
         """Handle one line from the agent (public for tests and for other transports)."""
@@ -143,8 +152,10 @@ class TrackingAgent(PipeReader):
             elif kind == "status":
                 objects = message.get("objects")
                 self.status = objects if isinstance(objects, dict) else {}
-                if self._on_status is not None:
-                    self._on_status()
+                if self._notify > 0:
+                    self._notify -= 1
+                    if self._on_status is not None:
+                        self._on_status()
             elif kind == "error":
                 self.error = str(message.get("message"))
                 log.error("tracking agent refused its configuration: %s", self.error)
@@ -276,11 +287,11 @@ class Tracking:
         if self.agent is not None:
             self.agent.stop()
 
-    def request_status(self) -> None:
+    def request_status(self, notify: bool = True) -> None:
         """Ask the agent for every object's details (last result, output, run time); the
-        answer lands in :meth:`status` and ``on_status`` is called."""
+        answer lands in :meth:`status` and, with ``notify``, ``on_status`` is called."""
         if self.agent is not None:
-            self.agent.request_status()
+            self.agent.request_status(notify)
 
     def _link_changed(self, name: str, state: LinkState | None) -> None:
         now = self._now()

@@ -106,6 +106,7 @@ class ScriptCheck:
         self.last: dict[str, Any] = {}
         self._task: asyncio.Task[None] | None = None
         self._proc: asyncio.subprocess.Process | None = None
+        self._killing = False
 
     def start(self) -> None:
         if self.spec.init_fail:
@@ -180,10 +181,12 @@ class ScriptCheck:
             await asyncio.wait_for(proc.wait(), self.spec.effective_timeout)
         except asyncio.TimeoutError:
             timed_out = True
+            self._killing = True
             self._kill_group(proc)
             await proc.wait()
         finally:
             self._proc = None
+            self._killing = False
         try:
             await asyncio.wait_for(drain, PIPE_GRACE)
         except asyncio.TimeoutError:
@@ -216,9 +219,18 @@ class ScriptCheck:
         if self._proc is not None and self._proc.returncode is None:
             self._kill_group(self._proc)
 
+    @property
+    def state(self) -> str:
+        """keepalived's script state: idle, running, or forcing termination (the group
+        was sent SIGKILL at the timeout and has not been reaped yet)."""
+        if self._proc is None:
+            return "idle"
+        return "forcing termination" if self._killing else "running"
+
     def status(self) -> dict[str, Any]:
         return {
             "kind": "script",
+            "state": self.state,
             "up": self.counter.up,
             "reason": self.verdict.reason,
             "result": self.counter.result,
