@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 import vrrpy
-from support import require_root
+from support import require_root, require_tool
 from vrrpy.daemon import main as daemon_main
 from vrrpy.daemon.main import StateFile
 from vrrpy.lab import Daemon, Lab, wait_for
@@ -181,6 +181,61 @@ def test_missing_interface_is_named_by_its_key_in_check_and_at_start() -> None:
         config.write_text(config.read_text().replace("nosuchif0", "eth0"))
         done = vrrpyd("--check", "-c", str(config))
         assert done.returncode == 0, done.stderr
+
+
+def test_a_vmac_the_kernel_refuses_is_named_by_its_key_not_a_traceback() -> None:
+    """use_vmac without CAP_NET_ADMIN (setpriv drops it from the bounding set): the macvlan
+    cannot be made, and vrrpyd says so with the key and what to do, then exits 1."""
+    require_root()
+    setpriv = require_tool("setpriv")
+    with tempfile.TemporaryDirectory() as tmp, Lab(hosts=1) as lab:
+        host = lab["h1"]
+        config = write_config(
+            Path(tmp) / "vrrpyd.toml",
+            "eth0",
+            f'netns = "{host.netns}"\nrealtime_priority = 0\nlock_memory = false',
+        )
+        config.write_text(config.read_text() + "use_vmac = true\n")
+        argv = [setpriv, "--bounding-set", "-net_admin", "--inh-caps", "-net_admin"]
+        argv += [sys.executable, "-m", "vrrpy.daemon", "-c", str(config)]
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 1, done.stderr
+        assert f"{config}: instance[VI_1].use_vmac: cannot create the macvlan vrrp4.51" in (
+            done.stderr
+        )
+        assert "CAP_NET_ADMIN" in done.stderr
+        assert "Traceback" not in done.stderr
+        links = host.run(["ip", "-o", "link"]).stdout
+        assert "vrrp4.51" not in links
+
+
+def test_a_sysctl_the_kernel_refuses_is_a_warning_naming_it(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from vrrpy.net import addresses
+
+    conf = tmp_path / "arp_ignore"
+    conf.write_text("0\n")
+    conf.chmod(0o444)
+    real_open = open
+
+    def fake_open(path: str, mode: str = "r", *args: object, **kwargs: object) -> object:
+        if path.endswith("/eth9/arp_ignore"):
+            if "w" in mode:
+                raise PermissionError(30, "Read-only file system")
+            return real_open(conf, mode)
+        return real_open(path, mode, *args, **kwargs)  # type: ignore[call-overload]
+
+    monkeypatch.setattr("builtins.open", fake_open)
+    caplog.set_level("DEBUG", logger="vrrpy.net")
+    netlink = addresses.Netlink.__new__(addresses.Netlink)
+    assert netlink.set_sysctl(4, "eth9", "arp_ignore", 1) is None
+    assert netlink.set_sysctl(4, "nosuchif9", "arp_ignore", 1) is None  # absent: debug only
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1
+    message = warnings[0].getMessage()
+    assert "/proc/sys/net/ipv4/conf/eth9/arp_ignore" in message
+    assert "stays 0" in message and "Read-only" in message
 
 
 # --- the daemon's threads ----------------------------------------------------------------------

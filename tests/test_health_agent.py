@@ -87,11 +87,17 @@ def tcp(server: str, port: int, **kw: Any) -> TcpCheck:
 
 def test_a_thousand_checks_are_spread_over_the_interval() -> None:
     """keepalived's warmup (default: the delay_loop) spreads the first attempts; later ones
-    keep their phase, so the load stays even (no thousand-attempt bursts)."""
+    follow one delay_loop after the last one started (keepalived's rule), so the load
+    stays even (no thousand-attempt bursts).
+
+    Judged on the schedule the runner made, not on when a loaded machine ran it: the
+    timing (how late attempts start under load) is bench/health_bench.py's business.
+    """
     specs = [tcp(f"rs{i}", 80, delay_loop=1.0) for i in range(1000)]
     calls: dict[str, list[float]] = {}
+    planned: dict[str, float] = {}
 
-    async def main() -> HealthRunner:
+    async def main() -> float:
         loop = asyncio.get_running_loop()
 
         async def fake(spec: CheckSpec) -> CheckResult:
@@ -99,23 +105,25 @@ def test_a_thousand_checks_are_spread_over_the_interval() -> None:
             return CheckResult(True, "fake")
 
         runner = HealthRunner(specs, check=fake, seed=7)
-        runner.start()
         started = loop.time()
+        runner.start()
+        for spec, checker in zip(specs, runner.checkers, strict=True):
+            assert checker.next_run is not None
+            planned[spec.server] = checker.next_run
         await asyncio.sleep(2.05)
         await runner.close()
-        for times in calls.values():
-            times[:] = [t - started for t in times]
-        return runner
+        return started
 
-    runner = asyncio.run(main())
-    first = sorted(times[0] for times in calls.values())
-    assert len(first) == 1000 and first[-1] < 1.01
+    started = asyncio.run(main())
+    first = sorted(t - started for t in planned.values())
+    assert len(first) == 1000 and first[0] >= 0 and first[-1] < 1.0 + 1e-6
     bins = [sum(1 for t in first if k / 10 <= t < (k + 1) / 10) for k in range(10)]
     assert all(50 <= n <= 150 for n in bins), bins  # ~100 each: no burst
-    gaps = sorted(b - a for times in calls.values() for a, b in itertools.pairwise(times))
-    assert len(gaps) > 900 and gaps[0] >= 0.99, gaps[0]  # never early
-    assert abs(gaps[len(gaps) // 2] - 1.0) < 0.02  # each keeps its phase
-    assert runner.status()["runner"]["max_lag"] < 0.5  # (a loaded machine is late, not wrong)
+    assert calls, "no attempt ran"
+    for server, times in calls.items():
+        # Each attempt k is never before its phase: planned first run + k intervals.
+        for k, at in enumerate(times):
+            assert at >= planned[server] + k * 1.0 - 1e-6, (server, k, at)
 
 
 def test_max_in_flight_queues_the_excess() -> None:

@@ -34,7 +34,11 @@ VMAC_ALIAS = "vrrpy vmac"
 own leftover from a link of the same name that someone else made."""
 
 
-class VmacConflict(RuntimeError):
+class VmacError(RuntimeError):
+    """The VMAC could not be made; the message says why, for a person to act on."""
+
+
+class VmacConflict(VmacError):
     """A link with the VMAC's name exists and is not one vrrpy made for this instance."""
 
 
@@ -195,14 +199,27 @@ class Netlink:
                 self.set_sysctl(family, ifname, key, entry[0])
 
     def set_sysctl(self, family: int, ifname: str, key: str, value: int) -> int | None:
-        """Set /proc/sys/net/ipv{4,6}/conf/IFNAME/KEY; return the old value (None if absent)."""
+        """Set /proc/sys/net/ipv{4,6}/conf/IFNAME/KEY; return the old value (None if it
+        could not be set).
+
+        A setting the kernel does not have (IPv6 disabled, an older kernel) is
+        logged at debug; one it refuses (a read-only ``/proc/sys`` in a
+        container, no CAP_NET_ADMIN) is logged as a warning naming the path and
+        what it stays at: keepalived goes on in both cases, and so does vrrpy.
+        """
         path = f"/proc/sys/net/ipv{family}/conf/{ifname}/{key}"
+        old: int | None = None
         try:
             with open(path) as handle:
                 old = int(handle.read().strip())
             with open(path, "w") as handle:
                 handle.write(str(value))
-        except OSError:
+        except FileNotFoundError:
+            logger.debug("%s: not in this kernel; not set", path)
+            return None
+        except (OSError, ValueError) as exc:
+            now = "unknown" if old is None else str(old)
+            logger.warning("could not set %s to %d (it stays %s): %s", path, value, now, exc)
             return None
         return old
 
@@ -245,17 +262,30 @@ class Netlink:
         and :class:`VmacConflict` says what is in the way. The second value is
         always True: every link returned here is vrrpy's to delete.
         """
+        from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+
         try:
             index = self.index(name)
         except KeyError:
-            self._ipr.link(
-                "add",
-                ifname=name,
-                kind="macvlan",
-                link=parent,
-                macvlan_mode="private",
-                address=mac,
-            )
+            try:
+                self._ipr.link(
+                    "add",
+                    ifname=name,
+                    kind="macvlan",
+                    link=parent,
+                    macvlan_mode="private",
+                    address=mac,
+                )
+            except NetlinkError as exc:
+                hint = (
+                    ": vrrpyd needs CAP_NET_ADMIN to make it (run as root, or give the "
+                    "capability; docs/systemd.md)"
+                    if exc.code in (errno.EPERM, errno.EACCES)
+                    else ""
+                )
+                raise VmacError(
+                    f"cannot create the macvlan {name}: {os.strerror(exc.code)}{hint}"
+                ) from None
             index = self.index(name)
             self._ipr.link("set", index=index, ifalias=VMAC_ALIAS)
         else:
@@ -301,7 +331,7 @@ class Netlink:
         An address that was already present is not recorded as ours, so it is
         never removed by :meth:`remove`.
         """
-        from pyroute2.netlink.exceptions import NetlinkError  # type: ignore[import-untyped]
+        from pyroute2.netlink.exceptions import NetlinkError
 
         kwargs: dict[str, Any] = {}
         if address.version == 6:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from ipaddress import IPv6Interface
 
 from vrrpy.codec.vrrp import IPAddress
-from vrrpy.net.addresses import ADDRESS_PROTO, Netlink, VmacConflict, vmac_address
+from vrrpy.net.addresses import ADDRESS_PROTO, Netlink, VmacError, vmac_address
 from vrrpy.runtime.errors import InstanceStartError
 from vrrpy.runtime.sockets import VRRPSocket
 from vrrpy.runtime.spec import InstanceSpec
@@ -144,7 +144,7 @@ def _make_vmac(spec: InstanceSpec, netlink: Netlink, att: Attachment) -> None:
     name = vmac_name(spec)
     try:
         att.addr_ifindex, att.vmac_created = netlink.add_vmac(att.ifindex, name, vmac_for(spec))
-    except VmacConflict as exc:
+    except VmacError as exc:  # a conflicting link, or one the kernel would not make
         raise InstanceStartError(spec.name, "use_vmac", str(exc)) from None
     att.addr_ifname = name
     att.mac = vmac_for(spec)
