@@ -28,12 +28,13 @@ measures the machine (and overloads keepalived, see bench/README.md), not the
 scrape; each scrape of vrrpyd still reads and renders all 2,000 instances.
 Their intervals are spread, 0.50 to 1.49 s in centisecond steps (``--aligned``:
 all 1 s): started together, instances of one interval stay in step, and
-vrrpyd then sends 1,999 adverts in one pass of its loop once a second, which
-held VI_1 back 20 ms each time here (gaps of 30 ms, 36.1 ms being the Backup's
+vrrpyd then sent 1,999 adverts in one pass of its loop once a second, which
+held VI_1 back 20 ms each time (gaps of 30 ms, 36.1 ms being the Backup's
 Master_Down_Interval: the Backup took over a few times per window) with
-nobody scraping; keepalived kept VI_1 within 10.3 ms. That is the loop's
-scheduling, not the scrape, and it would hide the scrape's effect; spread,
-both daemons keep VI_1 at 10.2-10.3 ms in the quiet windows.
+nobody scraping, until a beat was sliced (``pacing.BEAT_SLICE``: VI_1 then
+11.4 ms); keepalived kept VI_1 within 10.3 ms. That is the loop's scheduling,
+not the scrape, and it would blur the scrape's effect; spread, both daemons
+keep VI_1 at 10.2-10.3 ms in the quiet windows.
 
 vrrpy: vrrpyd with ``[global] metrics_listen = "192.0.2.11:9165"``. The
 scraper is a small stdlib client in h3: at every period it sends

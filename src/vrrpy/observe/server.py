@@ -97,8 +97,10 @@ scraped every second, had gaps of 36 to 60 ms and its Backup took over. Now
 vrrpyd's loop holds a gate while it works (:class:`vrrpy.runtime.gate.LoopGate`)
 and this thread waits there, without the GIL, every few dozen samples, every
 4 instances read, every 32 addresses of the kernel's dump (:meth:`pause`);
-the same Master's largest gap moved from 10.3 to 11.3-12.2 ms when scraped
-(bench/scrape_bench.py; figures in bench/README.md).
+what a render lets go (the counter guard's 75,000 series, a family's lines,
+the histograms) is freed a piece at a time, since each dropped at once was one
+C call of 2 to 8 ms. The same Master's largest gap: 10.27 ms quiet, 10.47 ms
+scraped (bench/scrape_bench.py; figures in bench/README.md).
 
 Which policy the thread has is the caller's choice (``thread_init``).
 Without one it is time-shared: started from the loop's thread, whose
