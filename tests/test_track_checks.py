@@ -357,7 +357,7 @@ def test_agent_drops_a_real_time_policy_it_was_started_with() -> None:
 
 def test_a_scripts_state_is_running_only_while_it_runs() -> None:
     async def scenario() -> list[str]:
-        check = ScriptCheck(ScriptSpec("slow", "/bin/sh -c 'sleep 0.3'"), lambda v: None)
+        check = ScriptCheck(ScriptSpec("slow", "/bin/sh -c 'sleep 1'"), lambda v: None)
         states = [check.status()["state"]]
         run = asyncio.ensure_future(check.run_once())
         for _ in range(200):

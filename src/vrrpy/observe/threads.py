@@ -73,17 +73,19 @@ class Pacer:
     ``real_time`` is set by the helper's thread once its policy is known.
     """
 
-    __slots__ = ("_woke", "gate", "naps", "real_time")
+    __slots__ = ("_woke", "gate", "max_wait", "naps", "real_time")
 
     def __init__(self, gate: LoopGate | None = None) -> None:
         self.gate = gate
+        self.max_wait = 0.05
+        """Seconds one call waits at most for the loop (``LoopGate.wait_idle``'s timeout)."""
         self.real_time = False
         self.naps = 0
         self._woke = time.monotonic()
 
     def __call__(self) -> None:
         gate = self.gate
-        if gate is not None and gate.wait_idle():
+        if gate is not None and gate.wait_idle(self.max_wait):
             self._woke = time.monotonic()  # it slept at the gate
             return
         if self.real_time:
