@@ -73,14 +73,23 @@ class Master:
             raise RuntimeError(self.name)
 
 
-def test_a_long_beat_lets_a_short_interval_master_due_meanwhile_go_first() -> None:
-    clock = Clock(step=BEAT_SLICE / 4)  # each reading (every 16 adverts): 0.5 ms later
+def one_beat(
+    count: int, step: float, when: float = 1.0, fail: int | None = None
+) -> tuple[Heap, Beats, list[str], list[Master]]:
+    """``count`` Masters on one beat at ``when`` (100 cs), a clock moving ``step`` a reading."""
+    clock = Clock(step=step)
     timers = Heap(clock)
     beats = Beats(timers, clock)  # type: ignore[arg-type]
     log: list[str] = []
-    masters = [Master(f"m{n}", log) for n in range(200)]
+    masters = [Master(f"m{n}", log, fail=(n == fail)) for n in range(count)]
     for m in masters:
-        m.beat = beats.join(m, 1.0, 100.0)  # type: ignore[arg-type]
+        m.beat = beats.join(m, when, 100.0)  # type: ignore[arg-type]
+    return timers, beats, log, masters
+
+
+def test_a_long_beat_lets_a_short_interval_master_due_meanwhile_go_first() -> None:
+    # Each reading of the clock (every 16 adverts) is 0.5 ms later.
+    timers, beats, log, masters = one_beat(200, BEAT_SLICE / 4)
     fast = Master("fast", log)
     timers.call_at(1.0, lambda: log.append("fast@1.0"), 0.0, 1.0)
     timers.call_at(1.0 + BEAT_SLICE, fast._on_beat, 0.0, 1.0)  # its next advert
@@ -95,13 +104,8 @@ def test_a_long_beat_lets_a_short_interval_master_due_meanwhile_go_first() -> No
 
 
 def test_a_beat_that_never_runs_out_of_time_goes_in_one_pass() -> None:
-    clock = Clock(step=0.0)  # a fake clock that stands still: the whole beat at once
-    timers = Heap(clock)
-    beats = Beats(timers, clock)  # type: ignore[arg-type]
-    log: list[str] = []
-    masters = [Master(f"m{n}", log) for n in range(100)]
-    for m in masters:
-        m.beat = beats.join(m, 2.0, 100.0)  # type: ignore[arg-type]
+    # A fake clock that stands still: the whole beat at once.
+    timers, beats, log, masters = one_beat(100, 0.0, when=2.0)
     timers.run_until(2.0)
     assert log == [m.name for m in masters]
     assert beats.slices == 0
@@ -109,26 +113,14 @@ def test_a_beat_that_never_runs_out_of_time_goes_in_one_pass() -> None:
 
 @pytest.mark.parametrize("step", [0.0, BEAT_SLICE / 10])
 def test_one_masters_fault_does_not_silence_the_others_on_its_beat(step: float) -> None:
-    clock = Clock(step=step)
-    timers = Heap(clock)
-    beats = Beats(timers, clock)  # type: ignore[arg-type]
-    log: list[str] = []
-    masters = [Master(f"m{n}", log, fail=(n == 3)) for n in range(50)]
-    for m in masters:
-        m.beat = beats.join(m, 1.0, 100.0)  # type: ignore[arg-type]
+    timers, _, log, masters = one_beat(50, step, fail=3)
     timers.run_until(1.0)
     assert log == [m.name for m in masters]
     assert [str(e) for e in timers.errors] == ["m3"]  # reported, once
 
 
 def test_a_master_that_left_the_beat_is_skipped() -> None:
-    clock = Clock(step=0.0)
-    timers = Heap(clock)
-    beats = Beats(timers, clock)  # type: ignore[arg-type]
-    log: list[str] = []
-    a, b = Master("a", log), Master("b", log)
-    a.beat = beats.join(a, 1.0, 100.0)  # type: ignore[arg-type]
-    b.beat = beats.join(b, 1.0, 100.0)  # type: ignore[arg-type]
+    timers, _, log, (a, _) = one_beat(2, 0.0)
     a.beat = None  # a transition took it off the beat
     timers.run_until(1.0)
-    assert log == ["b"]
+    assert log == ["m1"]
