@@ -52,14 +52,15 @@ def start_control(
     group: str | None,
     runtime: Runtime,
     feed: EventFeed,
-    extra: Callable[[], Mapping[str, Any]],
+    extra: Callable[[Callable[[], None]], Mapping[str, Any]],
     config_path: str,
     gate: LoopGate | None = None,
 ) -> ControlServer:
     """Bind ``path`` and serve it from a worker thread (``OSError``: not bound).
 
-    ``extra`` adds to the ``daemon`` part of a status answer (tracking, sync
-    groups, ...), read from the serving thread.
+    ``extra(pause)`` adds to the ``daemon`` part of a status answer (tracking, sync
+    groups, ...), read from the serving thread (it calls ``pause`` every few
+    instances: the thread waits there while the event loop works).
     """
     started = time.time()
     rt = realtime.current()
@@ -76,7 +77,7 @@ def start_control(
             "config": config_path,
             "realtime": rt.status() if rt is not None else None,
         }
-        daemon.update(extra())
+        daemon.update(extra(server.pause))
         return views, daemon
 
     gid = grp.getgrnam(group).gr_gid if group is not None else None

@@ -330,12 +330,12 @@ async def _serve(
     def relaxed() -> contextlib.AbstractContextManager[None]:
         return rt.relaxed() if rt is not None else contextlib.nullcontext()
 
-    def extra() -> dict[str, object]:
+    def extra(pause: Callable[[], None] | None = None) -> dict[str, object]:
         out: dict[str, object] = {"realtime": rt.status()} if rt is not None else {}
         if runtime is not None and runtime.sync_groups:
             out["sync_groups"] = runtime.group_status()
         if tracking is not None:
-            out["tracking"] = tracking.status()
+            out["tracking"] = tracking.status(pause)  # pause: from the control thread
         if lvs is not None:
             out["health_agent"] = lvs.summary()
             checks = lvs.raw_checks()
@@ -466,7 +466,7 @@ async def _serve(
                     config.global_.control_group,
                     runtime,
                     feed,
-                    lambda: {k: v for k, v in extra().items() if k != "health_checks"},
+                    lambda pause: {k: v for k, v in extra(pause).items() if k != "health_checks"},
                     path,
                     gate,
                 )
