@@ -164,7 +164,7 @@ MAX_INTERFACES = 8
 DEFAULT_COUNTS = (50, 500, 2000)
 LATE = 1.5  # intervals: an advert spacing above this is late (target 1: none)
 TARGET_KEEPALIVED = 1.0  # vrrpy per advert at most 1x keepalived's at the smallest count
-MIN_TICKS = 20  # a CPU figure on fewer clock ticks than this is too coarse for a verdict
+MIN_TICKS = 20  # one run's CPU figure on fewer clock ticks than this is no verdict alone
 TARGET_LINEAR = 1.2  # vrrpy per advert at the largest count within 1.2x of the smallest
 TARGET_START = 5.0  # seconds, first to last instance running
 TARGET_STOP = 5.0  # seconds, SIGTERM to exit
@@ -1519,9 +1519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 fewest = min(ticks(count, "vrrpy", role), ticks(small, "keepalived", role))
                 if check == check:
                     rough = (
-                        f"; figures resting on {fewest} ticks: measure longer "
-                        "(--measure 30 --repeat 3) before reading this verdict"
-                        if fewest < MIN_TICKS
+                        f"; one run of {fewest} ticks: keepalived's figure moves by a third "
+                        "between runs here, judge with --measure 30 --repeat 3"
+                        if fewest < MIN_TICKS and args.repeat == 1
                         else ""
                     )
                     verdicts.append(
