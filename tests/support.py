@@ -10,10 +10,25 @@ from __future__ import annotations
 
 import os
 import shutil
+from typing import Any
 
 import pytest
 
 from vrrpy.codec import IPPROTO_VRRP, IPAddress
+
+
+def lab_instance(priority: int = 100, **overrides: Any) -> dict[str, Any]:
+    """The lab tests' usual ``[[instance]]``: VI_1 on eth0, VRID 51, adverts every 100 ms,
+    192.0.2.100/24; ``overrides`` replace or add keys."""
+    return {
+        "name": "VI_1",
+        "interface": "eth0",
+        "vrid": 51,
+        "priority": priority,
+        "advert_interval": 0.1,
+        "virtual_addresses": ["192.0.2.100/24"],
+        **overrides,
+    }
 
 
 def in_ci() -> bool:

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from support import require_root, require_tool
+from support import lab_instance, require_root, require_tool
 from test_metrics import one, parse
 from vrrpy.daemon.config import ConfigFileError, load_config, parse_listen
 from vrrpy.lab import Daemon, Lab, running, wait_for
@@ -99,14 +99,7 @@ def test_metrics_are_off_unless_configured(tmp_path: Path) -> None:
 
 
 def instance(priority: int) -> dict[str, Any]:
-    return {
-        "name": "VI_1",
-        "interface": "eth0",
-        "vrid": 51,
-        "priority": priority,
-        "advert_interval": 0.1,
-        "virtual_addresses": ["192.0.2.100/24"],
-    }
+    return lab_instance(priority)
 
 
 def scrape(lab: Lab, host: str, address: str, port: int = PORT) -> str:

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from support import require_root, require_tool
+from support import lab_instance, require_root, require_tool
 from vrrpy.lab import Capture, Daemon, Lab, wait_for
 
 INTERVAL = 0.1
@@ -58,15 +58,7 @@ def lab() -> Iterator[Lab]:
 
 
 def instance(priority: int, vip: str) -> dict[str, Any]:
-    return {
-        "name": "VI_1",
-        "interface": "eth0",
-        "vrid": 51,
-        "priority": priority,
-        "advert_interval": INTERVAL,
-        "virtual_addresses": [vip],
-        "garp_repeat": 2,
-    }
+    return lab_instance(priority, advert_interval=INTERVAL, virtual_addresses=[vip], garp_repeat=2)
 
 
 def state(daemon: Daemon) -> str:

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from support import require_root, require_tool
+from support import lab_instance, require_root, require_tool
 from test_metrics import status
 from vrrpy.lab import Daemon, Lab, wait_for
 from vrrpy.lab.netns import in_netns, stop_process
@@ -822,16 +822,7 @@ class Browser:
 
 
 def instance(priority: int) -> dict[str, Any]:
-    return {
-        "name": "VI_1",
-        "interface": "eth0",
-        "vrid": 51,
-        "priority": priority,
-        "advert_interval": 0.1,
-        "virtual_addresses": ["192.0.2.100/24"],
-        "track_script": ["chk_up"],
-        "backends": ["svc"],
-    }
+    return lab_instance(priority, track_script=["chk_up"], backends=["svc"])
 
 
 TABLES = {

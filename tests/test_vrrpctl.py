@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from support import require_root
+from support import lab_instance, require_root
 from vrrpy.ctl import main as vrrpctl_main
 from vrrpy.daemon.config import ConfigFileError, load_config
 from vrrpy.lab import Daemon, Lab, running, wait_for
@@ -37,16 +37,7 @@ def vrrpctl(sock: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def instance(priority: int, **extra: Any) -> dict[str, Any]:
-    spec = {
-        "name": "VI_1",
-        "interface": "eth0",
-        "vrid": 51,
-        "priority": priority,
-        "advert_interval": 0.1,
-        "virtual_addresses": ["192.0.2.100/24"],
-    }
-    spec.update(extra)
-    return spec
+    return lab_instance(priority, **extra)
 
 
 @pytest.fixture
