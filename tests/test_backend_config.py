@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from support import require_root
+from support import lab_instance, require_root
 from vrrpy.backends import Backend, OffLoop
 from vrrpy.daemon.backendconfig import build_backends
 from vrrpy.daemon.config import ConfigFileError, parse_config
@@ -192,16 +192,7 @@ def test_notify_scripts_run_on_each_transition_of_a_vrrpyd_pair(lab: Lab, tmp_pa
     script.chmod(0o755)
 
     def instance(priority: int) -> dict[str, object]:
-        return {
-            "name": "VI_1",
-            "interface": "eth0",
-            "vrid": 51,
-            "priority": priority,
-            "advert_interval": 0.1,
-            "virtual_addresses": ["192.0.2.100/24"],
-            "notify": str(script),
-            "notify_master": f"{script} to-master",
-        }
+        return lab_instance(priority, notify=str(script), notify_master=f"{script} to-master")
 
     d1 = Daemon(lab["h1"], tmp_path, [instance(200)])
     d2 = Daemon(lab["h2"], tmp_path, [instance(100)])

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from support import require_root, require_tool
+from support import lab_instance, require_root, require_tool
 from vrrpy.daemon.config import DEFAULT_STATE_FILE
 from vrrpy.lab import Daemon, Lab, wait_for
 from vrrpy.lab.daemon import render
@@ -531,14 +531,7 @@ def state_dir_for(uid: int, gid: int) -> Iterator[Path]:
 def instances(priority: int, sandboxed: Path | None = None) -> list[dict[str, Any]]:
     """An IPv4 instance with a VMAC and an IPv6 one with Accept_Mode off: between them
     they use every capability (sysctls, macvlan, nft, raw sockets, AF_PACKET)."""
-    v4: dict[str, Any] = {
-        "name": "VI_1",
-        "interface": "eth0",
-        "vrid": 51,
-        "priority": priority,
-        "advert_interval": 0.1,
-        "virtual_addresses": ["192.0.2.100/24"],
-    }
+    v4 = lab_instance(priority)
     v6: dict[str, Any] = {
         "name": "VI_2",
         "interface": "eth0",
