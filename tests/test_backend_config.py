@@ -219,15 +219,7 @@ def test_the_example_python_backend_runs_live_in_a_vrrpyd_pair(
     for host, priority in (("h1", 200), ("h2", 100)):
         roles = tmp_path / f"roles-{host}"
         roles.mkdir()
-        instance = {
-            "name": "VI_1",
-            "interface": "eth0",
-            "vrid": 51,
-            "priority": priority,
-            "advert_interval": 0.1,
-            "virtual_addresses": ["192.0.2.100/24"],
-            "backends": ["role"],
-        }
+        instance = lab_instance(priority, backends=["role"])
         backend = {
             "name": "role",
             "type": "python",
