@@ -107,17 +107,25 @@ class Tracking:
             return None
         return name
 
+    def _open(self, key: str, keyword: str, block: Statement) -> tuple[str, dict[str, Any]] | None:
+        """The start of reading one object: its name (None: skipped, with a note), the notes'
+        scope set to it, and its table with the name vrrpyd will use."""
+        name = self._name(key, block)
+        if name is None:
+            return None
+        self.ctx.notes.scope = f"{keyword} {name}"
+        return name, {"name": self.ctx.object_name(name, block)}
+
     def _add(self, obj: TrackedObject) -> None:
         self.objects[obj.key][obj.name] = obj
 
     def read_script(self, block: Statement) -> None:
         """``vrrp_script NAME { script interval timeout weight rise fall user init_fail }``."""
         ctx, notes = self.ctx, self.ctx.notes
-        name = self._name("track_script", block)
-        if name is None:
+        opened = self._open("track_script", "vrrp_script", block)
+        if opened is None:
             return
-        notes.scope = f"vrrp_script {name}"
-        table: dict[str, Any] = {"name": ctx.object_name(name, block)}
+        name, table = opened
         weight, reverse, user_set = 0, False, False
         for keyword, st in ctx.keywords("vrrp_script", block):
             if keyword == "script":
@@ -191,11 +199,10 @@ class Tracking:
     def read_file(self, block: Statement) -> None:
         """``track_file NAME { file PATH  weight N [reverse]  init_file ... }``."""
         ctx, notes = self.ctx, self.ctx.notes
-        name = self._name("track_file", block)
-        if name is None:
+        opened = self._open("track_file", "track_file", block)
+        if opened is None:
             return
-        notes.scope = f"track_file {name}"
-        table: dict[str, Any] = {"name": ctx.object_name(name, block)}
+        name, table = opened
         weight, reverse, weight_set = 1, False, False
         for keyword, st in ctx.keywords("track_file", block):
             if keyword == "file":
@@ -231,11 +238,10 @@ class Tracking:
     def read_process(self, block: Statement) -> None:
         """``vrrp_track_process NAME { process NAME [PARAMS]  param_match  weight ... }``."""
         ctx, notes = self.ctx, self.ctx.notes
-        name = self._name("track_process", block)
-        if name is None:
+        opened = self._open("track_process", "vrrp_track_process", block)
+        if opened is None:
             return
-        notes.scope = f"vrrp_track_process {name}"
-        table: dict[str, Any] = {"name": ctx.object_name(name, block)}
+        name, table = opened
         weight, reverse = 0, False
         for keyword, st in ctx.keywords("vrrp_track_process", block):
             if keyword == "process":
