@@ -1005,6 +1005,7 @@ class Options:
     interfaces: int | None
     gc_trace: bool
     py_spy: Path | None
+    perf: Path | None = None
 
 
 def measure_case(impl: str, count: int, opts: Options) -> CaseResult:
@@ -1043,6 +1044,14 @@ def _py_spy(router: Router, out: Path, seconds: float) -> subprocess.Popen[bytes
         str(out),
         "--nonblocking",
     ]
+    return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _perf(pids: list[int], out: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """``perf record`` of these processes (every thread, kernel and user stacks) for the
+    window: the kernel's share (sendmsg, the wake-up) beside the interpreter's."""
+    argv = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-o", str(out)]
+    argv += ["-p", ",".join(str(p) for p in pids), "--", "sleep", f"{seconds:g}"]
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
@@ -1085,6 +1094,12 @@ def _measure_in(
             spy = _py_spy(router, out, opts.window)
             if spy is not None:
                 spies[role] = (spy, out)
+    perfs: list[tuple[subprocess.Popen[bytes], Path]] = []
+    if opts.perf is not None:
+        opts.perf.mkdir(parents=True, exist_ok=True)
+        for pids, role in ((master_pids, "master"), (backup_pids, "backup")):
+            out = opts.perf / f"{impl}-{count}-{role}.data"
+            perfs.append((_perf(pids, out, opts.window), out))
     before = snapshot([*master_pids, *backup_pids, *capture_pids])
     bench0 = os.times()
     busy0, total0, steal0 = machine_busy()
@@ -1099,7 +1114,7 @@ def _measure_in(
     rss = {"h1": rss_mib(master_pids), "h2": rss_mib(backup_pids)}
     time.sleep(0.3)
     records = sniffer.stop()
-    for spy, _ in spies.values():
+    for spy, _ in [*spies.values(), *perfs]:
         try:
             spy.wait(timeout=30)
         except subprocess.TimeoutExpired:
@@ -1369,6 +1384,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "(start-up), with py-spy (raw stacks to DIR, top functions printed); the profiler "
         "costs CPU, so no target is judged",
     )
+    parser.add_argument(
+        "--perf",
+        type=Path,
+        metavar="DIR",
+        help="record both implementations' processes over the window with perf (cpu-clock, "
+        "kernel and user stacks; DIR/IMPL-COUNT-ROLE.data, read with perf report); no target "
+        "is judged",
+    )
     args = parser.parse_args(argv)
     if args.interfaces is not None and not 1 <= args.interfaces <= MAX_INTERFACES:
         parser.error(f"--interfaces: 1..{MAX_INTERFACES}")
@@ -1380,7 +1403,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--measure must be positive and --settle not negative")
     if args.repeat < 1:
         parser.error("--repeat must be at least 1")
-    opts = Options(args.settle, args.measure, args.interfaces, args.gc_trace, args.py_spy)
+    opts = Options(
+        args.settle, args.measure, args.interfaces, args.gc_trace, args.py_spy, args.perf
+    )
 
     # SIGTERM / SIGHUP end the run through the teardowns (lab, extra links), not around them.
     def interrupted(signum: int, _frame: object) -> None:
@@ -1583,8 +1608,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  3. linear: per advert at {large} within {TARGET_LINEAR:g}x of that at {small}")
     print(f"  4. start-up, first to last instance running, under {TARGET_START:g} s")
     print(f"  5. SIGTERM to exit under {TARGET_STOP:g} s")
-    if args.py_spy is not None:
-        print("  (not judged: profiled with py-spy, which takes CPU of its own)")
+    if args.py_spy is not None or args.perf is not None:
+        print("  (not judged: profiled, and the profiler takes CPU of its own)")
         return 0
     order = {"1": 0, "2": 1, "3": 2, "4": 3, "5": 4}
     verdicts.sort(key=lambda v: order.get(v.split(": ", 1)[1][:1], 9))

@@ -65,8 +65,10 @@ class Master:
         self.log = log
         self.fail = fail
         self.beat: tuple[float, float] | None = None
+        self.wire = None  # never the steady path: Beats hands each one to _on_beat
+        self._gridded = False
 
-    def _on_beat(self) -> None:
+    def _on_beat(self, taken: object = None, at: float = 0.0) -> None:
         self.beat = None
         self.log.append(self.name)
         if self.fail:

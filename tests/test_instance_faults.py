@@ -66,18 +66,26 @@ class Sock:
     source = PRIMARY
 
     def __init__(self) -> None:
-        self.sent: list[bytes] = []
+        self.payloads: list[bytes] = []
+        self.sent = self.send_errors = 0
 
     def send(self, payload: bytes, destination: Any) -> bool:
-        self.sent.append(payload)
-        return True
+        return self.send_to(payload, destination)
 
     def sockaddr(self, destination: Any) -> Any:
         return (str(destination), 0)
 
     def send_to(self, payload: bytes, address: Any) -> bool:
-        self.sent.append(payload)
+        self.payloads.append(payload)
+        self.sent += 1
         return True
+
+    def prepared(self, payload: bytes, address: Any) -> tuple[Callable[..., int], tuple[Any, ...]]:
+        return self._sendmsg, ([payload], [], 0, address)
+
+    def _sendmsg(self, buffers: list[bytes], *args: Any) -> int:
+        self.payloads.append(buffers[0])  # VRRPSocket's caller counts it, as here
+        return len(buffers[0])
 
 
 class Announcer:
@@ -163,7 +171,7 @@ def test_a_failed_address_add_leaves_the_master_advertising_and_is_retried(
     ops.failing.add("add")
     runner.start()  # the owner: Master at once
     assert runner.router is not None and runner.router.state is State.MASTER
-    assert len(sock.sent) == 1  # the first advert left
+    assert len(sock.payloads) == 1  # the first advert left
     assert announcer.sent == 1  # the announcement too
     assert timers.armed, "the Adver_Timer must be armed although the add failed"
     assert runner.addresses is not None and runner.addresses.add_failures == 1
@@ -172,7 +180,7 @@ def test_a_failed_address_add_leaves_the_master_advertising_and_is_retried(
     when, fire = timers.armed[-1]
     runner.loop.time = lambda: when  # type: ignore[method-assign]
     fire()
-    assert len(sock.sent) == 2
+    assert len(sock.payloads) == 2
     # The kernel recovers: the retry installs the address.
     ops.failing.clear()
     runner.addresses._retry_now()
@@ -233,7 +241,7 @@ def test_a_transition_hook_that_raises_costs_only_a_count(
     runner.start()
     assert runner.router is not None and runner.router.state is State.MASTER
     assert runner.action_errors == 1
-    assert VIP in ops.on and timers.armed and len(sock.sent) == 1
+    assert VIP in ops.on and timers.armed and len(sock.payloads) == 1
 
 
 def test_netlink_remove_keeps_the_address_recorded_until_the_kernel_took_it() -> None:

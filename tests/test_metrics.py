@@ -745,11 +745,16 @@ def test_snapshot_from_the_state_file() -> None:
 class _Socket:
     source = IPv4Address("192.0.2.11")
 
+    sent = send_errors = 0
+
     def send_to(self, payload: bytes, address: Any) -> bool:
         return True
 
     def sockaddr(self, destination: Any) -> Any:
         return (str(destination), 0)
+
+    def prepared(self, payload: bytes, address: Any) -> tuple[Any, tuple[Any, ...]]:
+        return (lambda *args: len(payload)), ()
 
 
 class _Announcer:

@@ -175,7 +175,7 @@ def test_addresses_wait_for_prepare_and_a_refusal_keeps_the_node_out_of_master(
     loop.run_until_complete(asyncio.sleep(0.01))
     assert runner.router.state is State.FAULT
     assert VIP not in ops.on
-    assert sock.sent[-1][2] == 0  # resigned with priority 0
+    assert sock.payloads[-1][2] == 0  # resigned with priority 0
     assert runner.status()["faults"] == ["backend drbd refused Master: disk Outdated"]
     # The disk is good now: after the hold the node is asked again and takes over.
     runner.pipeline.backends[0].refuse = False  # type: ignore[attr-defined]
@@ -260,7 +260,7 @@ def test_a_failing_backend_with_fault_on_failure_takes_the_node_out_of_master(
     assert runner.status()["faults"] == [
         "backend svc failed: RuntimeError: the service did not start"
     ]
-    assert VIP not in ops.on and sock.sent[-1][2] == 0
+    assert VIP not in ops.on and sock.payloads[-1][2] == 0
     backend.fail = False
     loop.run_until_complete(asyncio.sleep(0.1))
     assert runner.router.state is State.MASTER and VIP in ops.on
@@ -319,7 +319,7 @@ def test_a_failing_check_holds_the_node_in_fault_before_any_election(
     loop.run_until_complete(asyncio.sleep(0.05))
     assert runner.router is not None and runner.router.state is State.FAULT
     assert runner.status()["faults"] == ["backend disk: local disk is Outdated"]
-    assert sock.sent == []  # never stood: no advert, so no healthy Master is preempted
+    assert sock.payloads == []  # never stood: no advert, so no healthy Master is preempted
     assert backend.prepared == 0
     # A changed reason is taken before the old one goes: it never passes Backup.
     backend.why = "this node is a resync target"

@@ -25,7 +25,7 @@ __all__ = ["loop"]  # the fixture, imported for pytest
 
 
 def priorities(sock: Sock) -> list[int]:
-    return [payload[2] for payload in sock.sent]
+    return [payload[2] for payload in sock.payloads]
 
 
 def test_a_master_in_fault_resigns_with_priority_0_withdraws_and_arms_nothing(
@@ -42,10 +42,10 @@ def test_a_master_in_fault_resigns_with_priority_0_withdraws_and_arms_nothing(
     # FAULT runs no timer: what is still armed (the Master's next beat, shared and
     # never cancelled) finds nothing to do.
     assert runner.router.get_timer() is None
-    sent = len(sock.sent)
+    sent = len(sock.payloads)
     for _, fire in list(timers.armed):
         fire()
-    assert len(sock.sent) == sent
+    assert len(sock.payloads) == sent
     status = runner.status()
     assert status["state"] == "FAULT" and status["faults"] == ["link eth0 down"]
     runner.recover("link eth0 down")
@@ -60,7 +60,7 @@ def test_a_fault_known_before_start_starts_the_instance_in_fault(
     runner.fault("script chk_nginx: no verdict yet")
     runner.start()
     assert runner.router is not None and runner.router.state is State.FAULT
-    assert sock.sent == [] and ops.on == set() and timers.armed == []
+    assert sock.payloads == [] and ops.on == set() and timers.armed == []
     runner.recover("script chk_nginx: no verdict yet")
     assert runner.router.state is State.BACKUP
     assert timers.armed, "a Backup's Master_Down_Timer runs again"

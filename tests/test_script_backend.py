@@ -83,7 +83,7 @@ def test_a_refusing_prepare_script_keeps_the_runner_out_of_master(
     assert runner.status()["faults"] == [
         "backend q refused Master: prepare script exit 1: no quorum"
     ]
-    assert VIP not in ops.on and sock.sent[-1][2] == 0
+    assert VIP not in ops.on and sock.payloads[-1][2] == 0
     finish(loop)
 
 

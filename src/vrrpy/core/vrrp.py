@@ -356,6 +356,36 @@ class VirtualRouter(RouterCore):
             )
         return [self._send(self.priority)]
 
+    def beat(self, now: float) -> SendAdvertisement | None:
+        """The Master's advert on its cadence: :meth:`handle_timer` when that is all it
+        would do, in one call.
+
+        For a runtime that sends hundreds of adverts per wake-up, where the calls
+        of the general path (the handler table, the list of actions) cost more
+        than the advert. Same effect as ``handle_timer(now)`` returning one
+        :class:`SendAdvertisement`: the next deadline one interval on, the advert
+        counted. None, with nothing changed, whenever the timer would do anything
+        else (not Master, not due, a stall restarting the cadence, a split brain
+        to time out): then call :meth:`handle_timer`.
+        """
+        deadline = self._deadline
+        if (
+            self.state is not _MASTER
+            or deadline is None
+            or now < deadline
+            or self._split_brain_until is not None
+        ):
+            return None
+        nxt = deadline + self.config.interval_cs / 100.0
+        if nxt <= now:
+            return None
+        self._deadline = nxt
+        action = self._sends.get(self.priority)
+        if action is None:
+            return self._send(self.priority)
+        self.counters.adverts_sent += 1  # what _send counts (a Master's priority is never 0)
+        return action
+
     # ----------------------------------------------------------- handlers: Fault
 
     def _fault_recover(self, reason: str, now: float) -> list[Action]:

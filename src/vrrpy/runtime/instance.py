@@ -46,7 +46,7 @@ from vrrpy.runtime.addresskeeper import AddressKeeper, AddressOps, SyncAddressOp
 from vrrpy.runtime.announcing import Announcements
 from vrrpy.runtime.attach import Attachment, SocketFor, attach, detach
 from vrrpy.runtime.cores import Core, apply_priority, encoder_for, make_core
-from vrrpy.runtime.pacing import Beats, Pacer
+from vrrpy.runtime.pacing import Beats, Pacer, Watch
 from vrrpy.runtime.sockets import VRRPSocket, default_destination
 from vrrpy.runtime.spec import InstanceSpec
 from vrrpy.runtime.timers import LoopTimers, Timers
@@ -81,6 +81,7 @@ class InstanceRunner:
         drain: Callable[[bool], None] | None = None,
         address_ops: AddressOps | None = None,
         beats: Beats | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.spec = spec
         self.loop = loop
@@ -90,7 +91,7 @@ class InstanceRunner:
         self._address_ops: AddressOps = address_ops or SyncAddressOps(netlink)
         self.on_transition = on_transition
         self.pacer = Pacer(
-            loop, timers or LoopTimers(loop), self._perform, drain, beats, self._send
+            loop, timers or LoopTimers(loop), self._perform, drain, beats, self._send, watch
         )
         self.family = spec.family
         self.router: Core | None = None
@@ -105,7 +106,13 @@ class InstanceRunner:
         """Actions that raised (each logged); the protocol went on regardless."""
         self._errlog = DropLog(logger, level=logging.ERROR, interval=10.0)
         self._wire: dict[
-            int, tuple[Advertisement | CarpAdvertisement, VRRPSocket, list[tuple[bytes, Any]]]
+            int,
+            tuple[
+                Advertisement | CarpAdvertisement,
+                VRRPSocket,
+                list[tuple[bytes, Any]],
+                tuple[object, VRRPSocket, Callable[..., int], tuple[Any, ...]] | None,
+            ],
         ] = {}
         self._by_address = {iface.ip: iface for iface in spec.virtual_addresses}
         self._vips = tuple(self._by_address)
@@ -181,6 +188,7 @@ class InstanceRunner:
         self.announcements.prepare(self._vips)
         router = make_core(spec, att.primary)
         self.router = self.pacer.router = router
+        self.pacer.wire = None
         if self.pipeline is not None:
             self.pipeline.on_failure = self._hold_out_of_master
             self.pipeline.start_checks(self._check_changed)
@@ -200,6 +208,7 @@ class InstanceRunner:
             self._perform(router.shutdown(self.loop.time()))
         self.pacer.cancel()
         self.pacer.router = None
+        self.pacer.wire = None
         if self.pipeline is not None:
             # A check's reason is the check's to hold: a restart asks anew.
             for reason in self.pipeline.stop_checks():
@@ -531,10 +540,15 @@ class InstanceRunner:
             packets = [(encode(advert, sock.source, peer), sock.sockaddr(peer)) for peer in peers]
             if len(self._wire) > 16:
                 self._wire.clear()  # a core that signs each advert anew (CARP's counter)
-            cached = self._wire[id(advert)] = (advert, sock, packets)
+            # To one destination, the next beats send these bytes without this call
+            # (pacing.Beats); an advert signed anew each time (CARP's counter) never
+            # matches the core's next one, and comes here.
+            wire = (advert, sock, *sock.prepared(*packets[0])) if len(packets) == 1 else None
+            cached = self._wire[id(advert)] = (advert, sock, packets, wire)
         send_to = sock.send_to
         for payload, address in cached[2]:
             send_to(payload, address)
+        self.pacer.wire = cached[3]
 
     # ---------------------------------------------------------------- status
 

@@ -27,12 +27,14 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from vrrpy.codec.carp import CarpAdvertisement
 from vrrpy.codec.vrrp import Advertisement
 from vrrpy.core.actions import Action, SendAdvertisement
 from vrrpy.core.state import State
 from vrrpy.runtime.cores import Core
+from vrrpy.runtime.sockets import VRRPSocket
 from vrrpy.runtime.timers import TimerHandle, Timers
 
 ADVERT_PHASES = 1
@@ -126,7 +128,15 @@ class Beats:
 
     def _fire(self, key: tuple[float, float], start: int) -> None:
         """Send the beat's adverts from the ``start``-th Master on, for :data:`BEAT_SLICE`
-        at most; the rest is put back behind every other timer due by then."""
+        at most; the rest is put back behind every other timer due by then.
+
+        The steady Master (on this beat exactly, its advert's bytes made already,
+        the core's :meth:`~vrrpy.core.vrrp.VirtualRouter.beat` answering with that
+        advert) is handled here, in a few calls: at 50 Masters on one beat the
+        general path's calls cost more than the adverts' ``sendmsg``. The steady
+        ones move to the next beat together, without a lookup each. Anything else
+        goes through :meth:`Pacer._on_beat`.
+        """
         entry = self._due.get(key)
         if entry is None:
             return
@@ -134,15 +144,55 @@ class Beats:
         clock = self.clock
         until = clock() + BEAT_SLICE
         failed: Exception | None = None
+        interval_cs = key[1]
+        nxt_when = -1.0
+        nxt_beat: tuple[float, float] | None = None
+        nxt_pacers: list[Pacer] = []
         n = start
         while n < len(pacers):  # a Master elected meanwhile onto this beat is appended
             pacer = pacers[n]
             n += 1
-            if pacer.beat is beat:
+            if pacer.beat is not beat:
+                pass  # left the beat (a stale place)
+            elif (wire := pacer.wire) is None or not pacer._gridded:
                 try:
-                    pacer._on_beat()
+                    pacer._on_beat(None)
                 except Exception as exc:  # one Master's fault must not silence the rest
                     failed = failed or exc
+            else:
+                try:
+                    router = pacer.router
+                    now = clock()
+                    action = None if router is None else router.beat(now)
+                    if action is None or action.advert is not wire[0]:
+                        pacer._on_beat(action, now)
+                    else:
+                        due = pacer._timer_at
+                        if due is not None:
+                            pacer.lateness.append(now - due)
+                        try:
+                            wire[2](*wire[3])
+                            wire[1].sent += 1
+                        except OSError:
+                            wire[1].send_errors += 1
+                        nxt = router.get_timer()  # type: ignore[union-attr]
+                        if nxt == nxt_when:
+                            nxt_pacers.append(pacer)
+                            pacer.beat = nxt_beat
+                        elif nxt is not None:
+                            pacer.beat = nxt_beat = self.join(pacer, nxt, interval_cs)
+                            nxt_pacers = self._due[nxt_beat][1]
+                            nxt_when = nxt
+                        pacer._timer_at = nxt
+                except Exception as exc:
+                    failed = failed or exc
+                if pacer.beat is beat:  # a fault above: never leave a Master unarmed
+                    pacer.beat = None
+                    pacer._timer_at = None
+                    try:
+                        pacer.arm()
+                    except Exception as exc:
+                        failed = failed or exc
             if n % 16 == 0 and n < len(pacers) and clock() >= until:
                 self.slices += 1
                 self.timers.call_at(clock(), functools.partial(self._fire, key, n), 0.0, key[1])
@@ -151,6 +201,109 @@ class Beats:
             del self._due[key]
         if failed is not None:
             raise failed  # the timers report it (after the whole slice went out)
+
+
+class Watch:
+    """The Backups' Master_Down_Timers, checked together: one timer entry for all of them.
+
+    A Backup's deadline moves later with every advert it hears, so a wake-up
+    armed for it mostly finds it moved: a check, not a takeover. One timer
+    entry per Backup made each of those checks a call chain of its own (read
+    the queues, look, cancel, re-arm, a heap push): at 50 Backups at 100 ms,
+    about 170 a second and half of what the Backup process spent. Here the
+    Backups whose deadline is not near wait in one set, and one entry is armed
+    for the earliest of them; when it fires the queues are read once, and each
+    Backup is a comparison. One whose deadline is within its Master's interval
+    is handed its own precise wake-up (:meth:`Pacer.arm`), and one due now is
+    fired at once: a takeover is timed exactly as before.
+    """
+
+    def __init__(
+        self,
+        timers: Timers,
+        clock: Callable[[], float] = time.monotonic,
+        drain: Callable[[bool], None] | None = None,
+    ) -> None:
+        self.timers = timers
+        self.clock = clock
+        self.drain = drain
+        """Reads every queued advert first (``drain(False)``: a read made a moment ago
+        does)."""
+        self._pacers: dict[Pacer, None] = {}
+        self._handle: TimerHandle | None = None
+        self._at = math.inf
+        """The deadline the entry is armed for (it wakes :data:`TAKEOVER_LEAD` before)."""
+        self.checks = 0
+        """Times the entry fired."""
+
+    def __len__(self) -> int:
+        return len(self._pacers)
+
+    def add(self, pacer: Pacer, deadline: float, slack: float) -> None:
+        """Watch ``pacer``, whose deadline is ``deadline``; wake for it if it is the earliest
+        (``slack``: how much earlier the wake-up may come, riding on another)."""
+        self._pacers[pacer] = None
+        if deadline < self._at:
+            self._arm(deadline, slack)
+
+    def discard(self, pacer: Pacer) -> None:
+        """Stop watching ``pacer`` (the entry stays: an early wake-up finds nothing due)."""
+        self._pacers.pop(pacer, None)
+
+    def covers(self, deadline: float) -> bool:
+        """Whether the entry wakes in time for ``deadline``."""
+        return deadline >= self._at
+
+    def _arm(self, deadline: float, slack: float) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+        self._at = deadline
+        self._handle = self.timers.call_at(deadline - TAKEOVER_LEAD, self._fire, slack, 0.0)
+
+    def _fire(self) -> None:
+        self._handle = None
+        self.checks += 1
+        if self.drain is not None:
+            # (With the old deadline still in _at: an advert read now that moves a
+            # Backup's deadline later asks nothing; an earlier one arms anew.)
+            self.drain(False)
+        if self._handle is None:
+            self._at = math.inf
+        now = self.clock()
+        soonest = math.inf
+        slack = 0.0
+        near: list[Pacer] = []
+        failed: Exception | None = None
+        for pacer in list(self._pacers):
+            router = pacer.router
+            deadline = None if router is None else router.get_timer()
+            if deadline is None or router is None or router.state is not State.BACKUP:
+                near.append(pacer)  # not a waiting Backup any more: it arms for itself
+                continue
+            interval = router.master_adver_interval_cs / 100.0
+            if deadline - now <= interval:
+                near.append(pacer)
+            elif deadline < soonest:
+                soonest = deadline
+                slack = interval
+        for pacer in near:
+            self._pacers.pop(pacer, None)
+            pacer.watched = False
+            pacer._timer_at = None
+            try:
+                router = pacer.router
+                deadline = None if router is None else router.get_timer()
+                if deadline is not None and deadline - now <= 2 * TAKEOVER_LEAD:
+                    pacer._on_timer()  # due: the takeover path, now
+                else:
+                    pacer.precise = True  # its own wake-up, exactly at its deadline
+                    pacer.arm()
+            except Exception as exc:  # one Backup's fault must not cost the others theirs
+                failed = failed or exc
+        if soonest < self._at:
+            self._arm(soonest, slack)
+        if failed is not None:
+            raise failed
 
 
 class Pacer:
@@ -164,17 +317,28 @@ class Pacer:
         drain: Callable[[bool], None] | None = None,
         beats: Beats | None = None,
         send: Callable[[Advertisement | CarpAdvertisement], None] | None = None,
+        watch: Watch | None = None,
     ) -> None:
         self.loop = loop
         self.timers = timers
         self.perform = perform
-        self.beats = beats or Beats(timers, loop.time)
+        clock = self._now  # (the loop's clock, read each time: a test may replace it)
+        self.beats = beats if beats is not None else Beats(timers, clock)
         """Where a Master's adverts wait for their beat (shared by every instance of a runtime)."""
+        self.watch = watch if watch is not None else Watch(timers, clock, drain)
+        """Where a Backup waits while its deadline is not near (shared like :attr:`beats`)."""
+        self.watched = False
+        """In :attr:`watch` (``_timer_at``: the deadline it was added with)."""
         self.send = send
         """Sends an advert, nothing else: a Master's regular advert goes this way, without
         the general action path (``perform``), when it is the only thing the core asked."""
         self.beat: tuple[float, float] | None = None
         """The key of the beat this Master waits on, or None."""
+        self.wire: tuple[object, VRRPSocket, Callable[..., int], tuple[Any, ...]] | None = None
+        """The Master's advert as it last went out to its one destination: (the advert,
+        the socket, then what :meth:`~vrrpy.runtime.sockets.VRRPSocket.prepared` made).
+        Set by whoever sends (``send``); :class:`Beats` sends the steady beat's advert
+        from it when the core gives that same advert (to several unicast peers: None)."""
         self.fire: Callable[[float], list[Action]] | None = None
         """Fires the core's timer instead of ``router.handle_timer`` (a sync group's member:
         its Backup's takeover goes through the group)."""
@@ -196,6 +360,9 @@ class Pacer:
         self.stall_holds = 0
         """Takeovers held for one interval because the process had been stopped."""
 
+    def _now(self) -> float:
+        return self.loop.time()
+
     def arm(self) -> None:
         """Bring the wake-up in line with the core's deadline (cheap when nothing moved)."""
         router = self.router
@@ -206,7 +373,10 @@ class Pacer:
         current = self._timer_at
         if self.beat is not None and current == deadline:
             return
-        if self._timer is not None and current is not None and deadline is not None:
+        if self.watched and deadline is not None and state is State.BACKUP:
+            if self.watch.covers(deadline):
+                return  # the watch wakes in time (and re-checks then)
+        elif self._timer is not None and current is not None and deadline is not None:
             if current == deadline:
                 return
             if current < deadline and router is not None:
@@ -224,9 +394,11 @@ class Pacer:
                 wake -= TAKEOVER_LEAD
                 if not self.precise:
                     # Until a check finds it standing, the deadline is a stale one
-                    # (adverts wait unread): check it with any wake-up within one
-                    # advert interval, sharing that wake-up's read of the sockets.
-                    slack = router.master_adver_interval_cs / 100.0
+                    # (adverts wait unread): checked with the other Backups (Watch),
+                    # on any wake-up within one advert interval, sharing its read.
+                    self.watched = True
+                    self.watch.add(self, deadline, router.master_adver_interval_cs / 100.0)
+                    return
             elif state is State.MASTER:
                 interval_cs = router.interval_cs
                 k = deadline * ADVERT_PHASES * 100.0 / interval_cs
@@ -242,12 +414,16 @@ class Pacer:
         armed for the earlier deadline stays, to re-check then: that is one
         comparison per advert, not a call into :meth:`arm`.
         """
-        at = self._timer_at
         router = self.router
-        if self._timer is not None and at is not None and router is not None:
-            deadline = router.get_timer()
-            if deadline is not None and deadline >= at:
-                return
+        if router is not None:
+            if self.watched:
+                deadline = router.get_timer()
+                if deadline is not None and self.watch.covers(deadline):
+                    return
+            elif self._timer is not None and (at := self._timer_at) is not None:
+                deadline = router.get_timer()
+                if deadline is not None and deadline >= at:
+                    return
         self.arm()
 
     def on_grid(self, router: Core, deadline: float) -> float:
@@ -272,18 +448,22 @@ class Pacer:
         """Forget the wake-up (the instance stops, or a new one replaces it)."""
         if self._timer is not None:
             self._timer.cancel()
+        if self.watched:
+            self.watch.discard(self)
+            self.watched = False
         self._timer = None
         self._timer_at = None
         self.beat = None
 
-    def _on_beat(self) -> None:
+    def _on_beat(self, taken: SendAdvertisement | None = None, at: float = 0.0) -> None:
         """The Master's beat came: its advert, straight to the socket when that is all.
 
         The same steps as :meth:`_on_timer` for a Master, without the general
         path when the core asks for one advert and nothing else (every beat in
         the steady state); any other answer goes through ``perform``. A fault
         here is the loop's to log, and the Master is put back on its beat
-        whatever happened.
+        whatever happened. ``taken``: the advert the core's ``beat`` gave at
+        ``at`` already (its timer has fired: it is not fired again).
         """
         self.beat = None
         due = self._timer_at
@@ -293,8 +473,12 @@ class Pacer:
         if router is None:
             return
         try:
-            now = self.loop.time()
-            actions = router.handle_timer(now)
+            if taken is None:
+                now = self.loop.time()
+                actions = router.handle_timer(now)
+            else:
+                now = at
+                actions = [taken]
             if send is None or len(actions) != 1 or type(actions[0]) is not SendAdvertisement:
                 if due is not None and actions and type(actions[0]) is SendAdvertisement:
                     self.lateness.append(now - due)

@@ -19,6 +19,7 @@ import contextlib
 import dataclasses
 import gc
 import logging
+import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -34,7 +35,7 @@ from vrrpy.net.addresses import Netlink
 from vrrpy.runtime.addressops import FastAddressOps
 from vrrpy.runtime.attach import preflight
 from vrrpy.runtime.instance import InstanceRunner, TransitionHook
-from vrrpy.runtime.pacing import Beats
+from vrrpy.runtime.pacing import Beats, Watch
 from vrrpy.runtime.realtime import worker_initializer
 from vrrpy.runtime.refilter import SharedGrace
 from vrrpy.runtime.sockets import VRRPSocket
@@ -181,7 +182,12 @@ class Runtime:
         self._announcers: dict[str, Any] = {}
         self.accept_filter = AcceptFilter()
         self.timers = make_timers(self.loop)
-        self.beats = Beats(self.timers, self.loop.time)
+        clock = self.loop.time
+        if type(self.loop).time is asyncio.BaseEventLoop.time:
+            clock = time.monotonic  # what loop.time() returns, without its Python frame
+        self.beats = Beats(self.timers, clock)
+        self.watch = Watch(self.timers, clock, self.drain)
+        """The Backups' shared check (see :class:`~vrrpy.runtime.pacing.Watch`)."""
         """The Masters' shared wake-ups (see :class:`~vrrpy.runtime.pacing.Beats`)."""
         self._after_deliveries = SharedGrace(self.loop, self._workers)
         self._bulk = False
@@ -245,6 +251,7 @@ class Runtime:
             self.drain,
             self.address_ops,
             self.beats,
+            self.watch,
         )
         self.instances[spec.name] = runner  # before start: its first transition is reported
         backends = self.backends.get(spec.name)

@@ -261,6 +261,17 @@ class VRRPSocket:
         Master keeps it with its advert's bytes, and hashes no address per advert)."""
         return self._sockaddrs.get(destination) or self._sockaddr(destination)
 
+    def prepared(
+        self, payload: bytes, address: tuple[str, int] | tuple[str, int, int, int]
+    ) -> tuple[Callable[..., int], tuple[Any, ...]]:
+        """What :meth:`send_to` would do, made once, as (a function, its arguments).
+
+        A steady Master's advert goes out as ``function(*arguments)`` from
+        :class:`~vrrpy.runtime.pacing.Beats`, without this object's frame; the
+        caller counts it in :attr:`sent`, or an ``OSError`` in :attr:`send_errors`,
+        as :meth:`send_to` does."""
+        return self.sock.sendmsg, ([payload], self._pktinfo, 0, address)
+
     def send_to(self, payload: bytes, address: tuple[str, int] | tuple[str, int, int, int]) -> bool:
         """:meth:`send` to an address made by :meth:`sockaddr`: a Master's per-advert path."""
         try:
