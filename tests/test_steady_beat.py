@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from vrrpy.codec import Advertisement, ChecksumForm, PacketInfo, encode_vrrp
+from vrrpy.codec.vrrp import VRRP_MULTICAST_V4
 from vrrpy.core import RouterConfig, State, VirtualRouter
 from vrrpy.core.actions import Action, SendAdvertisement
 from vrrpy.core.carp import CarpConfig, CarpRouter
@@ -289,3 +291,62 @@ def test_the_runtime_reads_the_monotonic_clock_directly() -> None:
             runtime.stop()
     finally:
         loop.close()
+
+
+# ------------------------------------------------------------------ a Backup's repeats
+
+
+def vrrp_backup(**kw: Any) -> VirtualRouter:
+    r = VirtualRouter(
+        RouterConfig(vrid=51, priority=100, primary_address=ME, virtual_addresses=VIP, **kw)
+    )
+    r.startup(0.0)
+    return r
+
+
+def master_packet(priority: int = 200, form: Any = None, **kw: Any) -> tuple[bytes, PacketInfo]:
+    advert = Advertisement(3, 51, priority, 100, VIP, **kw)
+    source = IPv4Address("192.0.2.20")
+    if form is None:
+        data = encode_vrrp(advert, source, VRRP_MULTICAST_V4)
+    else:
+        data = encode_vrrp(advert, source, VRRP_MULTICAST_V4, form)
+    return data, PacketInfo(source, VRRP_MULTICAST_V4, 255)
+
+
+@pytest.mark.parametrize("form", [None, ChecksumForm.VRRP_ONLY], ids=["pseudo", "vrrp-only"])
+def test_heard_does_what_receive_packet_does_for_the_masters_repeats(form: Any) -> None:
+    a, b = vrrp_backup(), vrrp_backup()
+    data, info = master_packet(form=form)
+    assert not a.heard(data, info, 0.1)  # nothing accepted yet: the general path
+    a.receive_packet(data, info, 0.1)
+    b.receive_packet(data, info, 0.1)
+    for n in range(2, 6):
+        now = n / 10
+        copy = bytes(bytearray(data))  # a new packet, the same bytes
+        assert a.heard(copy, info, now)
+        assert b.receive_packet(copy, info, now) == []
+        assert facts(a) == facts(b)
+        assert a.master_address == b.master_address
+
+
+def test_heard_declines_anything_but_the_accepted_repeat() -> None:
+    r = vrrp_backup()
+    data, info = master_packet()
+    r.receive_packet(data, info, 0.1)
+    before = facts(r)
+    other, _ = master_packet(priority=150)  # another advert: decided afresh
+    assert not r.heard(other, info, 0.2)
+    assert not r.heard(data, PacketInfo(info.source, info.destination, 254), 0.2)  # TTL
+    assert not r.heard(data, PacketInfo(IPv4Address("192.0.2.21"), info.destination, 255), 0.2)
+    assert facts(r) == before
+    r.set_priority(120, 0.2)  # our priority moved: the decision is made again
+    assert not r.heard(data, info, 0.3)
+    assert facts(r)[1] == before[1]
+
+
+def test_heard_declines_for_a_master_and_for_carp() -> None:
+    m = vrrp_master()
+    data, info = master_packet(priority=100)
+    assert not m.heard(data, info, 1.0)
+    assert not carp_master().heard(data, info, 1.0)

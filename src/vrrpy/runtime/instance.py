@@ -251,12 +251,21 @@ class InstanceRunner:
     # --------------------------------------------------------------- events
 
     def receive(self, data: bytes, info: PacketInfo, arrival: float | None = None) -> None:
-        """A packet for our VRID arrived on our interface (at ``arrival``, loop time)."""
+        """A packet for our VRID arrived on our interface (at ``arrival``: loop time, never
+        later than now; None: now)."""
         router = self.router
         if router is not None:
-            now = self.loop.time()
-            if arrival is not None and arrival < now:
-                now = arrival
+            # The socket places each arrival no later than the end of its read, so no
+            # later than now: only an unstamped packet needs the clock.
+            now = self.loop.time() if arrival is None else arrival
+            if router.heard(data, info, now):
+                # A Backup's repeat of its Master's advert: counted, its timer restarted.
+                last = self._last_heard
+                self._last_heard = now
+                if last is not None:
+                    self.interarrival.observe(now - last)
+                self.pacer.rearm()
+                return
             state = router.state
             if state is State.MASTER and self.pipeline is not None:
                 self._master_receive(router, data, info, now)

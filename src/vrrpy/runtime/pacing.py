@@ -418,7 +418,7 @@ class Pacer:
         if router is not None:
             if self.watched:
                 deadline = router.get_timer()
-                if deadline is not None and self.watch.covers(deadline):
+                if deadline is not None and deadline >= self.watch._at:  # (Watch.covers)
                     return
             elif self._timer is not None and (at := self._timer_at) is not None:
                 deadline = router.get_timer()
