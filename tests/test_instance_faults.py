@@ -80,8 +80,12 @@ class Sock:
         self.sent += 1
         return True
 
-    def prepared(self, payload: bytes, address: Any) -> tuple[Callable[..., int], tuple[Any, ...]]:
-        return self._sendmsg, ([payload], [], 0, address)
+    batch = None
+
+    def prepared(
+        self, payload: bytes, address: Any
+    ) -> tuple[Callable[..., int], tuple[Any, ...], None]:
+        return self._sendmsg, ([payload], [], 0, address), None
 
     def _sendmsg(self, buffers: list[bytes], *args: Any) -> int:
         self.payloads.append(buffers[0])  # VRRPSocket's caller counts it, as here

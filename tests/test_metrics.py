@@ -746,6 +746,7 @@ class _Socket:
     source = IPv4Address("192.0.2.11")
 
     sent = send_errors = 0
+    batch = None
 
     def send_to(self, payload: bytes, address: Any) -> bool:
         return True
@@ -753,8 +754,8 @@ class _Socket:
     def sockaddr(self, destination: Any) -> Any:
         return (str(destination), 0)
 
-    def prepared(self, payload: bytes, address: Any) -> tuple[Any, tuple[Any, ...]]:
-        return (lambda *args: len(payload)), ()
+    def prepared(self, payload: bytes, address: Any) -> tuple[Any, tuple[Any, ...], None]:
+        return (lambda *args: len(payload)), (), None
 
 
 class _Announcer:

@@ -155,7 +155,9 @@ class RawSocket:
 
 
 class VSocket:
-    """The parts of VRRPSocket the short path uses."""
+    """The parts of VRRPSocket the short path uses (without a sendmmsg batch)."""
+
+    batch = None
 
     def __init__(self, fail: bool = False) -> None:
         self.sock = RawSocket(fail)
@@ -178,7 +180,7 @@ def pacer_for(
     def send(advert: Any) -> None:  # the instance's _send: general path, then the wire
         sent.append(advert)
         args = ([b"advert"], [], 0, ("224.0.0.18", 0))
-        pacer.wire = (advert, vsock, vsock.sock.sendmsg, args)  # type: ignore[assignment]
+        pacer.wire = (advert, vsock, vsock.sock.sendmsg, args, None)  # type: ignore[assignment]
 
     def perform(actions: list[Action]) -> None:
         performed.append(actions)
@@ -239,7 +241,7 @@ def test_a_fault_on_the_short_path_never_leaves_the_master_unarmed() -> None:
         raise RuntimeError("a bug of ours")
 
     assert pacer.wire is not None
-    pacer.wire = (*pacer.wire[:2], raises, pacer.wire[3])
+    pacer.wire = (*pacer.wire[:2], raises, *pacer.wire[3:])
     timers.run_until(0.85)
     assert broken["n"] == 1 and [str(e) for e in timers.errors] == ["a bug of ours"]
     # Re-armed through the general path: the next advert still leaves on time.

@@ -111,7 +111,7 @@ class InstanceRunner:
                 Advertisement | CarpAdvertisement,
                 VRRPSocket,
                 list[tuple[bytes, Any]],
-                tuple[object, VRRPSocket, Callable[..., int], tuple[Any, ...]] | None,
+                tuple[object, VRRPSocket, Callable[..., int], tuple[Any, ...], Any] | None,
             ],
         ] = {}
         self._by_address = {iface.ip: iface for iface in spec.virtual_addresses}

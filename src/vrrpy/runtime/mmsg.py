@@ -93,6 +93,11 @@ class _MMsgHdr(ctypes.Structure):
     _fields_ = (("msg_hdr", _MsgHdr), ("msg_len", ctypes.c_uint))
 
 
+IOVec = _IOVec
+MMsgHdr = _MMsgHdr
+"""The kernel's ``iovec`` and ``mmsghdr``, for :mod:`vrrpy.runtime.sendbatch` too."""
+
+
 def _code(size: int) -> str:
     """The standard-size :mod:`struct` code of an unsigned C integer of ``size`` bytes."""
     return {4: "I", 8: "Q"}[size]

@@ -32,7 +32,7 @@ from vrrpy.codec.vrrp import (
     IPAddress,
     PacketInfo,
 )
-from vrrpy.runtime import mmsg, vridfilter
+from vrrpy.runtime import mmsg, sendbatch, vridfilter
 from vrrpy.runtime.refilter import AfterDeliveries, Refilter, wait_inline
 from vrrpy.runtime.vridfilter import ALL_URGENT
 
@@ -122,6 +122,12 @@ class VRRPSocket:
                 self.sock.close()
                 raise
         self._sockets = [self.sock] if self.bulk is None else [self.sock, self.bulk]
+        self.batch = (
+            sendbatch.Batch(self.sock.fileno(), self)
+            if USE_SENDMMSG and sendbatch.available()
+            else None
+        )
+        """A beat's adverts on this socket, sent in one ``sendmmsg`` (see :meth:`prepared`)."""
         if join and USE_RECVMMSG and mmsg.available():
             # The urgent queue holds a few adverts between wake-ups, the bulk one
             # up to a sweep's worth: a smaller batch for the first saves memory.
@@ -263,14 +269,21 @@ class VRRPSocket:
 
     def prepared(
         self, payload: bytes, address: tuple[str, int] | tuple[str, int, int, int]
-    ) -> tuple[Callable[..., int], tuple[Any, ...]]:
-        """What :meth:`send_to` would do, made once, as (a function, its arguments).
+    ) -> tuple[Callable[..., int], tuple[Any, ...], sendbatch.Prepared | None]:
+        """What :meth:`send_to` would do, made once: (a function, its arguments) and, where
+        :attr:`batch` is, the datagram's ``mmsghdr`` (:class:`~.sendbatch.Prepared`).
 
-        A steady Master's advert goes out as ``function(*arguments)`` from
-        :class:`~vrrpy.runtime.pacing.Beats`, without this object's frame; the
-        caller counts it in :attr:`sent`, or an ``OSError`` in :attr:`send_errors`,
-        as :meth:`send_to` does."""
-        return self.sock.sendmsg, ([payload], self._pktinfo, 0, address)
+        A steady Master's advert goes out from :class:`~vrrpy.runtime.pacing.Beats`
+        without this object's frame: added to :attr:`batch`, which the beat
+        flushes, or as ``function(*arguments)``, which the caller counts in
+        :attr:`sent` (an ``OSError`` in :attr:`send_errors`) as :meth:`send_to`
+        does."""
+        ancillary = self._pktinfo
+        header = None
+        if self.batch is not None:
+            name = sendbatch.sockaddr(address)
+            header = sendbatch.Prepared(payload, name, sendbatch.control(ancillary))
+        return self.sock.sendmsg, ([payload], ancillary, 0, address), header
 
     def send_to(self, payload: bytes, address: tuple[str, int] | tuple[str, int, int, int]) -> bool:
         """:meth:`send` to an address made by :meth:`sockaddr`: a Master's per-advert path."""
@@ -561,6 +574,9 @@ USE_RECVMMSG = True
 keeps the ``recvmsg`` loop (benchmarks and tests compare the two)."""
 URGENT_VLEN = 16
 """Messages per ``recvmmsg`` on the urgent queue (the bulk one takes :data:`mmsg.VLEN`)."""
+USE_SENDMMSG = True
+"""A beat sends its steady adverts with ``sendmmsg`` where libc has it (sockets opened
+while this is true); false: one ``sendmsg`` each (benchmarks and tests compare)."""
 _Received = tuple["int | None", bytes, PacketInfo]
 _RECENT = 4096
 """Remembered deliveries (for twins) beyond which those over a second old are forgotten."""
