@@ -9,13 +9,13 @@ few calls. Each test here holds the short path to what the general one does.
 from __future__ import annotations
 
 import asyncio
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv6Address
 from typing import Any
 
 import pytest
 
 from vrrpy.codec import Advertisement, ChecksumForm, PacketInfo, encode_vrrp
-from vrrpy.codec.vrrp import VRRP_MULTICAST_V4
+from vrrpy.codec.vrrp import VRRP_MULTICAST_V4, VRRP_MULTICAST_V6
 from vrrpy.core import RouterConfig, State, VirtualRouter
 from vrrpy.core.actions import Action, SendAdvertisement
 from vrrpy.core.carp import CarpConfig, CarpRouter
@@ -330,6 +330,29 @@ def test_heard_does_what_receive_packet_does_for_the_masters_repeats(form: Any) 
         assert b.receive_packet(copy, info, now) == []
         assert facts(a) == facts(b)
         assert a.master_address == b.master_address
+
+
+def test_heard_counts_and_logs_a_repeats_anomalies_as_receive_packet_does() -> None:
+    # An IPv6 Master whose first address is not link-local: keepalived's warning, per packet.
+    me, peer = IPv6Address("fe80::12"), IPv6Address("fe80::20")
+    vips = (IPv6Address("2001:db8::100"),)
+    a, b = (
+        VirtualRouter(
+            RouterConfig(vrid=51, priority=100, primary_address=me, virtual_addresses=vips)
+        )
+        for _ in range(2)
+    )
+    for r in (a, b):
+        r.startup(0.0)
+    data = encode_vrrp(Advertisement(3, 51, 200, 100, vips), peer, VRRP_MULTICAST_V6)
+    info = PacketInfo(peer, VRRP_MULTICAST_V6, 255)
+    a.receive_packet(data, info, 0.1)
+    b.receive_packet(data, info, 0.1)
+    assert a.counters.anomalies  # the check found it
+    for n in range(2, 6):
+        assert a.heard(data, info, n / 10)
+        b.receive_packet(data, info, n / 10)
+        assert facts(a) == facts(b)
 
 
 def test_heard_declines_anything_but_the_accepted_repeat() -> None:

@@ -165,17 +165,16 @@ class VirtualRouter(RouterCore):
 
         For a runtime that reads hundreds of adverts per wake-up (the Backup's
         side of :meth:`beat`). True: the packet is the bytes last decoded, from
-        the same IP facts, that decoded advert is the one last accepted as the
-        Master's, and it showed no anomaly (those are logged per packet); it
-        was counted (with its checksum form, as :meth:`receive_packet` counts
-        it) and the timer restarted from ``now``. False, with nothing changed:
+        the same IP facts, and that decoded advert is the one last accepted as
+        the Master's; it was counted (with its checksum form and its anomalies,
+        which are logged again, rate-limited, as :meth:`receive_packet` does)
+        and the timer restarted from ``now``. False, with nothing changed:
         call :meth:`receive_packet`.
         """
         repeat = self._repeat
         if (
             repeat is None
             or self.state is not _BACKUP
-            or repeat[3]
             or data != self._last_data
             or info != self._last_info
             or self._last_advert is not repeat[0]
@@ -189,6 +188,8 @@ class VirtualRouter(RouterCore):
                 counters.checksum_pseudo_header += 1
             else:
                 counters.checksum_vrrp_only += 1
+        for reason, detail, *args in repeat[3]:
+            self._anomaly(reason, now, detail, *args)
         self._deadline = now + repeat[2]
         return True
 
