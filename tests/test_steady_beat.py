@@ -320,13 +320,13 @@ def master_packet(priority: int = 200, form: Any = None, **kw: Any) -> tuple[byt
 def test_heard_does_what_receive_packet_does_for_the_masters_repeats(form: Any) -> None:
     a, b = vrrp_backup(), vrrp_backup()
     data, info = master_packet(form=form)
-    assert not a.heard(data, info, 0.1)  # nothing accepted yet: the general path
+    assert a.heard(data, info, 0.1) is None  # nothing accepted yet: the general path
     a.receive_packet(data, info, 0.1)
     b.receive_packet(data, info, 0.1)
     for n in range(2, 6):
         now = n / 10
         copy = bytes(bytearray(data))  # a new packet, the same bytes
-        assert a.heard(copy, info, now)
+        assert a.heard(copy, info, now) == a.get_timer()
         assert b.receive_packet(copy, info, now) == []
         assert facts(a) == facts(b)
         assert a.master_address == b.master_address
@@ -350,7 +350,7 @@ def test_heard_counts_and_logs_a_repeats_anomalies_as_receive_packet_does() -> N
     b.receive_packet(data, info, 0.1)
     assert a.counters.anomalies  # the check found it
     for n in range(2, 6):
-        assert a.heard(data, info, n / 10)
+        assert a.heard(data, info, n / 10) is not None
         b.receive_packet(data, info, n / 10)
         assert facts(a) == facts(b)
 
@@ -361,17 +361,17 @@ def test_heard_declines_anything_but_the_accepted_repeat() -> None:
     r.receive_packet(data, info, 0.1)
     before = facts(r)
     other, _ = master_packet(priority=150)  # another advert: decided afresh
-    assert not r.heard(other, info, 0.2)
-    assert not r.heard(data, PacketInfo(info.source, info.destination, 254), 0.2)  # TTL
-    assert not r.heard(data, PacketInfo(IPv4Address("192.0.2.21"), info.destination, 255), 0.2)
+    assert r.heard(other, info, 0.2) is None
+    assert r.heard(data, PacketInfo(info.source, info.destination, 254), 0.2) is None  # TTL
+    assert r.heard(data, PacketInfo(IPv4Address("192.0.2.21"), info.destination, 255), 0.2) is None
     assert facts(r) == before
     r.set_priority(120, 0.2)  # our priority moved: the decision is made again
-    assert not r.heard(data, info, 0.3)
+    assert r.heard(data, info, 0.3) is None
     assert facts(r)[1] == before[1]
 
 
 def test_heard_declines_for_a_master_and_for_carp() -> None:
     m = vrrp_master()
     data, info = master_packet(priority=100)
-    assert not m.heard(data, info, 1.0)
-    assert not carp_master().heard(data, info, 1.0)
+    assert m.heard(data, info, 1.0) is None
+    assert carp_master().heard(data, info, 1.0) is None

@@ -655,11 +655,11 @@ class CarpRouter(RouterCore):
             logger.info("%ssplit brain over: no other Master heard lately", self._log_prefix)
         return [self._send()]
 
-    def heard(self, data: bytes, info: PacketInfo, now: float) -> bool:
-        """The VRRP core's :meth:`~vrrpy.core.vrrp.VirtualRouter.heard`: always False here
+    def heard(self, data: bytes, info: PacketInfo, now: float) -> float | None:
+        """The VRRP core's :meth:`~vrrpy.core.vrrp.VirtualRouter.heard`: always None here
         (call :meth:`receive_packet`). A CARP Backup checks each advert's counter
         and HMAC again, and CARP deployments are a few hosts, not hundreds."""
-        return False
+        return None
 
     def beat(self, now: float) -> SendAdvertisement | None:
         """The Master's advert on its cadence: :meth:`handle_timer` when that is all it

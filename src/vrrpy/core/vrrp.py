@@ -159,7 +159,7 @@ class VirtualRouter(RouterCore):
             self._last_data, self._last_info, self._last_advert = data, info, advert
         return self._on_advert(self, advert, info.source, now)
 
-    def heard(self, data: bytes, info: PacketInfo, now: float) -> bool:
+    def heard(self, data: bytes, info: PacketInfo, now: float) -> float | None:
         """A Backup's repeat of its Master's advert: :meth:`receive_packet` when all it
         would do is count it and restart Master_Down_Timer, in one call.
 
@@ -168,8 +168,9 @@ class VirtualRouter(RouterCore):
         the same IP facts, and that decoded advert is the one last accepted as
         the Master's; it was counted (with its checksum form and its anomalies,
         which are logged again, rate-limited, as :meth:`receive_packet` does)
-        and the timer restarted from ``now``. False, with nothing changed:
-        call :meth:`receive_packet`.
+        and the timer restarted from ``now``: the new deadline is returned
+        (what :meth:`get_timer` now says). None, with nothing changed: call
+        :meth:`receive_packet`.
         """
         repeat = self._repeat
         if (
@@ -180,7 +181,7 @@ class VirtualRouter(RouterCore):
             or self._last_advert is not repeat[0]
             or info.source is not repeat[1]
         ):
-            return False
+            return None
         counters = self.counters
         counters.adverts_received += 1
         if self._count_forms:
@@ -190,8 +191,8 @@ class VirtualRouter(RouterCore):
                 counters.checksum_vrrp_only += 1
         for reason, detail, *args in repeat[3]:
             self._anomaly(reason, now, detail, *args)
-        self._deadline = now + repeat[2]
-        return True
+        deadline = self._deadline = now + repeat[2]
+        return deadline
 
     def receive_advert(self, advert: Advertisement, source: IPAddress, now: float) -> list[Action]:
         """A decoded advert from ``source``: the receive checks, then the state's handler.

@@ -258,13 +258,16 @@ class InstanceRunner:
             # The socket places each arrival no later than the end of its read, so no
             # later than now: only an unstamped packet needs the clock.
             now = self.loop.time() if arrival is None else arrival
-            if router.heard(data, info, now):
+            deadline = router.heard(data, info, now)
+            if deadline is not None:
                 # A Backup's repeat of its Master's advert: counted, its timer restarted.
                 last = self._last_heard
                 self._last_heard = now
                 if last is not None:
                     self.interarrival.observe(now - last)
-                self.pacer.rearm()
+                pacer = self.pacer
+                if not (pacer.watched and deadline >= pacer.watch.at):
+                    pacer.rearm()  # (watched, and the watch wakes in time: nothing to do)
                 return
             state = router.state
             if state is State.MASTER and self.pipeline is not None:

@@ -267,8 +267,9 @@ class Watch:
         does)."""
         self._pacers: dict[Pacer, None] = {}
         self._handle: TimerHandle | None = None
-        self._at = math.inf
-        """The deadline the entry is armed for (it wakes :data:`TAKEOVER_LEAD` before)."""
+        self.at = math.inf
+        """The deadline the entry is armed for (it wakes :data:`TAKEOVER_LEAD` before): a
+        watched Backup whose deadline is this or later needs nothing (:meth:`covers`)."""
         self.checks = 0
         """Times the entry fired."""
 
@@ -279,7 +280,7 @@ class Watch:
         """Watch ``pacer``, whose deadline is ``deadline``; wake for it if it is the earliest
         (``slack``: how much earlier the wake-up may come, riding on another)."""
         self._pacers[pacer] = None
-        if deadline < self._at:
+        if deadline < self.at:
             self._arm(deadline, slack)
 
     def discard(self, pacer: Pacer) -> None:
@@ -288,23 +289,23 @@ class Watch:
 
     def covers(self, deadline: float) -> bool:
         """Whether the entry wakes in time for ``deadline``."""
-        return deadline >= self._at
+        return deadline >= self.at
 
     def _arm(self, deadline: float, slack: float) -> None:
         if self._handle is not None:
             self._handle.cancel()
-        self._at = deadline
+        self.at = deadline
         self._handle = self.timers.call_at(deadline - TAKEOVER_LEAD, self._fire, slack, 0.0)
 
     def _fire(self) -> None:
         self._handle = None
         self.checks += 1
         if self.drain is not None:
-            # (With the old deadline still in _at: an advert read now that moves a
+            # (With the old deadline still in at: an advert read now that moves a
             # Backup's deadline later asks nothing; an earlier one arms anew.)
             self.drain(False)
         if self._handle is None:
-            self._at = math.inf
+            self.at = math.inf
         now = self.clock()
         soonest = math.inf
         slack = 0.0
@@ -336,7 +337,7 @@ class Watch:
                     pacer.arm()
             except Exception as exc:  # one Backup's fault must not cost the others theirs
                 failed = failed or exc
-        if soonest < self._at:
+        if soonest < self.at:
             self._arm(soonest, slack)
         if failed is not None:
             raise failed
@@ -456,7 +457,7 @@ class Pacer:
         if router is not None:
             if self.watched:
                 deadline = router.get_timer()
-                if deadline is not None and deadline >= self.watch._at:  # (Watch.covers)
+                if deadline is not None and deadline >= self.watch.at:  # (Watch.covers)
                     return
             elif self._timer is not None and (at := self._timer_at) is not None:
                 deadline = router.get_timer()
