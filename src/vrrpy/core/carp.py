@@ -661,22 +661,7 @@ class CarpRouter(RouterCore):
         and HMAC again, and CARP deployments are a few hosts, not hundreds."""
         return None
 
-    def beat(self, now: float) -> SendAdvertisement | None:
-        """The Master's advert on its cadence: :meth:`handle_timer` when that is all it
-        would do, in one call (the VRRP core's :meth:`~vrrpy.core.vrrp.VirtualRouter.beat`).
-        None, with nothing changed, whenever the timer would do anything else."""
-        deadline = self._deadline
-        if (
-            self.state is not _MASTER
-            or deadline is None
-            or now < deadline
-            or self._split_brain_until is not None
-        ):
-            return None
-        nxt = deadline + self._interval
-        if nxt <= now:
-            return None
-        self._deadline = nxt
+    def _steady_advert(self) -> SendAdvertisement:
         return self._send()
 
     # ------------------------------------------------ handlers: FAULT

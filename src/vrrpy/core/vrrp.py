@@ -74,6 +74,7 @@ class VirtualRouter(RouterCore):
         """Effective priority: the configured one, changed at runtime by :meth:`set_priority`."""
         self.master_adver_interval_cs = config.interval_cs
         """Master_Adver_Interval: learned from the Master's adverts (VRRPv3 only)."""
+        self._interval = config.interval_cs / 100.0
         self.master_address: IPAddress | None = None
         """Primary address of the router we believe is Master (ourselves when Master)."""
         self.master_priority: int | None = None
@@ -329,7 +330,7 @@ class VirtualRouter(RouterCore):
             return []
         if advert.priority == 0:
             # Someone resigned: assert ourselves at once so Backups do not race.
-            self._deadline = now + self.config.interval_cs / 100.0
+            self._deadline = now + self._interval
             return [self._send(self.priority)]
         if advert.priority > self.priority or (
             advert.priority == self.priority and int(source) > self._primary_int
@@ -368,7 +369,7 @@ class VirtualRouter(RouterCore):
             # 2.2.7 does the same; RFC 3768 only discards). At most once per advert
             # interval: a Backup that cannot keep up (and so keeps claiming Master)
             # must not double the traffic it drowns in.
-            self._next_assert = now + self.config.interval_cs / 100.0
+            self._next_assert = now + self._interval
             return [self._send(self.priority), Announce(self._vips)]
         return []
 
@@ -379,7 +380,7 @@ class VirtualRouter(RouterCore):
         does not push every later advert back; after a long stall the cadence
         restarts from now rather than firing a burst.
         """
-        interval = self.config.interval_cs / 100.0
+        interval = self._interval
         nxt = deadline + interval
         self._deadline = nxt if nxt > now else now + interval
         until = self._split_brain_until
@@ -391,30 +392,7 @@ class VirtualRouter(RouterCore):
             )
         return [self._send(self.priority)]
 
-    def beat(self, now: float) -> SendAdvertisement | None:
-        """The Master's advert on its cadence: :meth:`handle_timer` when that is all it
-        would do, in one call.
-
-        For a runtime that sends hundreds of adverts per wake-up, where the calls
-        of the general path (the handler table, the list of actions) cost more
-        than the advert. Same effect as ``handle_timer(now)`` returning one
-        :class:`SendAdvertisement`: the next deadline one interval on, the advert
-        counted. None, with nothing changed, whenever the timer would do anything
-        else (not Master, not due, a stall restarting the cadence, a split brain
-        to time out): then call :meth:`handle_timer`.
-        """
-        deadline = self._deadline
-        if (
-            self.state is not _MASTER
-            or deadline is None
-            or now < deadline
-            or self._split_brain_until is not None
-        ):
-            return None
-        nxt = deadline + self.config.interval_cs / 100.0
-        if nxt <= now:
-            return None
-        self._deadline = nxt
+    def _steady_advert(self) -> SendAdvertisement:
         action = self._sends.get(self.priority)
         if action is None:
             return self._send(self.priority)
@@ -566,7 +544,7 @@ class VirtualRouter(RouterCore):
     # ---------------------------------------------------------------- helpers
 
     def _become_master(self, now: float, old: State, reason: str, code: str) -> list[Action]:
-        self._deadline = now + self.config.interval_cs / 100.0
+        self._deadline = now + self._interval
         self.master_address = self.config.primary_address
         self.master_priority = self.priority
         self.master_adver_interval_cs = self.config.interval_cs
