@@ -7,10 +7,12 @@ because wake-ups, not adverts, are what the daemon's CPU goes on:
 * a Master's adverts are put on the beat of its interval (:data:`ADVERT_PHASES`),
   so Masters with the same interval share one wake-up, and one timer entry
   (:class:`Beats`): a beat of 2,000 Masters is one entry in the timerfd's heap,
-  not 2,000, and each Master's advert is sent straight from it;
-* a Backup's Master_Down_Timer moves later with every advert: the earlier
-  wake-up is kept and re-checked instead of a timer re-created per advert, and
-  the check may ride on another instance's wake-up (slack of one interval);
+  not 2,000, and each steady Master's advert is sent straight from it (the
+  core's ``beat``, one ``sendmmsg`` per socket for many Masters);
+* a Backup's Master_Down_Timer moves later with every advert: the Backups
+  whose deadline is not near wait together behind one timer entry
+  (:class:`Watch`), which may ride on another wake-up (slack of one
+  interval); only one whose deadline is near gets a wake-up of its own;
 * a takeover wakes :data:`TAKEOVER_LEAD` early and spins the last microseconds,
   so the new Master's first advert leaves at the deadline, not a wake-up
   latency after it; and it reads every queued advert first, so the Master is
