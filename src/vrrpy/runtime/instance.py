@@ -552,15 +552,28 @@ class InstanceRunner:
             packets = [(encode(advert, sock.source, peer), sock.sockaddr(peer)) for peer in peers]
             if len(self._wire) > 16:
                 self._wire.clear()  # a core that signs each advert anew (CARP's counter)
-            # To one destination, the next beats send these bytes without this call
-            # (pacing.Beats); an advert signed anew each time (CARP's counter) never
-            # matches the core's next one, and comes here.
-            wire = (advert, sock, *sock.prepared(*packets[0])) if len(packets) == 1 else None
-            cached = self._wire[id(advert)] = (advert, sock, packets, wire)
+            cached = self._wire[id(advert)] = (advert, sock, packets, None)
+            if len(packets) == 1:
+                # To one destination, the next beats send these bytes without this call
+                # (pacing.Beats). Made after this pass of the loop: a new Master's first
+                # advert and its announcement must not wait for it (~0.15 ms).
+                self.loop.call_soon(self._prepare_wire, advert)
         send_to = sock.send_to
         for payload, address in cached[2]:
             send_to(payload, address)
         self.pacer.wire = cached[3]
+
+    def _prepare_wire(self, advert: Advertisement | CarpAdvertisement) -> None:
+        """Make the beat's form of ``advert`` (see :meth:`_send`); an advert signed anew
+        each time (CARP's counter) never matches the core's next one and is never used."""
+        cached = self._wire.get(id(advert))
+        if cached is None or cached[0] is not advert or cached[3] is not None:
+            return
+        sock = cached[1]
+        wire = (advert, sock, *sock.prepared(*cached[2][0]))
+        self._wire[id(advert)] = (advert, sock, cached[2], wire)
+        if self.socket is sock and self.router is not None:
+            self.pacer.wire = wire
 
     # ---------------------------------------------------------------- status
 
